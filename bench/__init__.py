@@ -1,0 +1,1 @@
+"""The benchmark side: tasks, training and tuning, run storage, the ONNX-Bench store, leaderboards."""

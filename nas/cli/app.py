@@ -1,0 +1,72 @@
+"""The `nas` Typer application and its error boundary.
+
+Area modules (``nas/cli/<area>.py``) add their commands to :data:`app` on import.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from nas.errors import NasError
+
+app = typer.Typer(
+    name="nas",
+    help="Grammar-driven neural architecture search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """Grammar-driven neural architecture search."""
+    _state["debug"] = debug
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one error line to stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Run the CLI, turning every platform error into one line and a non-zero exit."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+    except NasError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted: results written so far are kept", err=True)
+        return 130
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if debug:
+            traceback.print_exc()
+        else:
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                err=True,
+            )
+        return 1
+    return 0
