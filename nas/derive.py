@@ -1,0 +1,453 @@
+"""Shape-typed derivation: sampling new trees and type-checking given ones.
+
+One engine does both. Sampling walks the grammar from a rule and an input shape,
+offering only what is valid for that shape and within the limits; checking walks a given
+tree the same way and reports the first op that does not accept its input. Both record
+a :class:`NodeInfo` per node, which mutation and crossover use to find where a subtree
+may be replaced.
+
+Limits are enforced while sampling, never after the fact:
+
+* nodes and depth, by reserving the smallest completion of every pending slot
+  (``Grammar.min_size`` / ``min_depth``), so a derivation can always finish in bounds;
+* parameters, MACs and activation size, by offering only leaf ops whose exact counts
+  fit the remaining budget;
+* sampling work, by switching to the shortest completions once ``max_expansions`` nodes
+  have been built, kept or discarded (bounded backtracking).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any
+
+from nas.architecture import Node, Value
+from nas.errors import ArchitectureError
+from nas.grammar import Grammar, NodeRule
+from nas.ops.registry import Shape, get_op, numel
+
+#: which op kinds each structure slot role accepts
+ROLE_KINDS = {
+    "module": {"computation", "sequential", "branching", "routing"},
+    "pre": {"computation", "route"},
+    "post": {"computation", "route"},
+    "branch": {"branch"},
+    "aggregate": {"aggregate"},
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds enforced while sampling (and checked on mutants and offspring)."""
+
+    max_depth: int = 10
+    max_nodes: int = 48
+    max_params: int = 1_000_000
+    max_activation: int = 2**16  # elements of one sample's intermediate tensor
+    max_macs: int = 20_000_000
+    max_expansions: int = 400  # nodes built (kept or not) before forcing shortest completions
+    retries: int = 3  # attempts at a structure before giving it up
+    branch_retries: int = 1  # subtrees tried per branch before its single-op fallback
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node as typed in context: where it sits, what it takes and gives, what it costs."""
+
+    path: tuple[int, ...]
+    slot: str  # the rule it was derived from
+    node: Node
+    x: Any  # input type: a shape, or a tuple of shapes for aggregations
+    ctx: Any  # branch count, routing context, or None
+    out: Any
+    params: int
+    macs: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A leaf op with its values chosen, typed for one input."""
+
+    children: tuple[Value, ...]
+    out: Any
+    params: int
+    macs: int
+
+
+@dataclass
+class _Budget:
+    nodes: int = 0
+    params: int = 0
+    macs: int = 0
+    reserved: int = 0
+    expansions: int = 0
+
+    def snapshot(self) -> tuple[int, int, int, int]:
+        return self.nodes, self.params, self.macs, self.reserved
+
+    def restore(self, snap: tuple[int, int, int, int]) -> None:
+        self.nodes, self.params, self.macs, self.reserved = snap
+
+
+class LeafTable:
+    """Valid value choices of leaf ops per input type, computed once and cached."""
+
+    def __init__(self, grammar: Grammar, limits: Limits):
+        self.grammar, self.limits = grammar, limits
+        self._cache: dict[tuple, tuple[Candidate, ...]] = {}
+        self._combos: dict[str, list[tuple[tuple[Value, ...], tuple]]] = {}
+        self._viable: dict[tuple, tuple[str, ...]] = {}
+        self.open_merges: dict[tuple, bool] = {}
+
+    def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
+        key = (rule.rule, x, ctx)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = tuple(self._enumerate(rule, x, ctx))
+        return found
+
+    def viable(self, choice: str, x: Any, ctx: Any) -> tuple[str, ...]:
+        """Alternatives of a choice rule that can take ``x`` (leaf ops with no valid
+        values for it are dropped; structures are tried)."""
+        key = (choice, x, ctx)
+        found = self._viable.get(key)
+        if found is None:
+            nodes = self.grammar.nodes
+            found = self._viable[key] = tuple(
+                a for a in self.grammar.choices[choice]
+                if a not in nodes or not nodes[a].is_leaf or self.candidates(nodes[a], x, ctx))
+        return found
+
+    def _value_combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
+        """Every combination of the rule's values, with the parsed args (computed once)."""
+        combos = self._combos.get(rule.rule)
+        if combos is None:
+            choices = [[Value(s, t) for t in self.grammar.values[s]] for s in rule.slots]
+            combos = self._combos[rule.rule] = [
+                (values, tuple(v.value for v in values)) for values in product(*choices)]
+        return combos
+
+    def _enumerate(self, rule: NodeRule, x: Any, ctx: Any):
+        spec = get_op(rule.op)
+        for values, args in self._value_combos(rule):
+            out = spec.infer(x, args, ctx)
+            if out is None or not self._fits(out):
+                continue
+            yield Candidate(tuple(values), out, spec.params(x, args, ctx),
+                            spec.macs(x, args, ctx, out))
+
+    def _fits(self, out: Any) -> bool:
+        shapes = out if isinstance(out[0], tuple) else (out,)
+        return all(numel(s) <= self.limits.max_activation and min(s) >= 1 for s in shapes)
+
+
+class Deriver:
+    """Samples or type-checks derivations of one grammar under one set of limits."""
+
+    def __init__(self, grammar: Grammar, limits: Limits, leaves: LeafTable,
+                 rng: random.Random | None = None):
+        self.g, self.limits, self.leaves = grammar, limits, leaves
+        self.rng = rng or random.Random(0)
+        self.budget = _Budget()
+        self.records: list[NodeInfo] = []
+
+    # --- sampling -------------------------------------------------------------------
+
+    def sample(self, rule: str, x: Any, ctx: Any = None, depth: int = 1) -> tuple[Node, Any] | None:
+        """A random derivation of ``rule`` for input ``x``, or None if none fits."""
+        snap = self.budget.snapshot()
+        result = (self._sample_choice(rule, x, ctx, depth) if rule in self.g.choices
+                  else self._sample_node(self.g.nodes[rule], x, ctx, depth))
+        if result is None:
+            self.budget.restore(snap)
+        return result
+
+    def _sample_choice(self, rule: str, x: Any, ctx: Any, depth: int):
+        alts = self._allowed(rule, x, ctx, depth)
+        while alts:
+            alt = self._pick(rule, alts)
+            result = self.sample(alt, x, ctx, depth)
+            if result is not None:
+                return result
+            alts.remove(alt)
+        return None
+
+    def _allowed(self, rule: str, x: Any, ctx: Any, depth: int) -> list[str]:
+        alts = self.leaves.viable(rule, x, ctx)
+        room = self.limits.max_nodes - self.budget.nodes - self.budget.reserved
+        ok = [a for a in alts if self.g.min_size[a] <= room
+              and depth - 1 + self.g.min_depth[a] <= self.limits.max_depth]
+        if self.budget.expansions > self.limits.max_expansions and ok:
+            smallest = min(self.g.min_size[a] for a in ok)
+            ok = [a for a in ok if self.g.min_size[a] == smallest]
+        if rule not in self.g.probs:
+            # Uniform choice: rejecting picks over budget and drawing again among the
+            # rest is uniform over the valid ones, without testing every one first.
+            return ok
+        return [a for a in ok if a not in self.g.nodes or not self.g.nodes[a].is_leaf
+                or self._affordable(self.g.nodes[a], x, ctx)]
+
+    def _pick(self, rule: str, alts: list[str]) -> str:
+        fixed = self.g.probs.get(rule)
+        if not fixed:
+            return self.rng.choice(alts)
+        pinned = {a: fixed[a] for a in alts if a in fixed}
+        free = [a for a in alts if a not in fixed]
+        rest = max(0.0, 1.0 - sum(pinned.values()))
+        weights = [pinned[a] if a in pinned else rest / len(free) for a in alts]
+        if sum(weights) <= 0:
+            weights = [1.0] * len(alts)
+        return self.rng.choices(alts, weights)[0]
+
+    def _affordable(self, rule: NodeRule, x: Any, ctx: Any) -> list[Candidate]:
+        params_left = self.limits.max_params - self.budget.params
+        macs_left = self.limits.max_macs - self.budget.macs
+        return [c for c in self.leaves.candidates(rule, x, ctx)
+                if c.params <= params_left and c.macs <= macs_left]
+
+    def _sample_node(self, rule: NodeRule, x: Any, ctx: Any, depth: int):
+        kind = get_op(rule.op).kind
+        if kind == "sequential":
+            return self._retry(self._sample_sequential, rule, x, depth)
+        if kind == "branching":
+            return self._retry(self._sample_branching, rule, x, depth)
+        if kind == "routing":
+            return self._retry(self._sample_routing, rule, x, depth)
+        options = self._affordable(rule, x, ctx)
+        if not options:
+            return None
+        choice = self.rng.choice(options)
+        self.budget.expansions += 1
+        self.budget.nodes += 1
+        self.budget.params += choice.params
+        self.budget.macs += choice.macs
+        return Node(rule.op, choice.children), choice.out
+
+    def _retry(self, fn, rule: NodeRule, x: Any, depth: int):
+        for _ in range(self.limits.retries):
+            snap = self.budget.snapshot()
+            result = fn(rule, x, depth)
+            if result is not None:
+                return result
+            self.budget.restore(snap)
+        return None
+
+    def _open(self, rule: NodeRule) -> None:
+        """Count the structure node and reserve the smallest completion of its slots."""
+        self.budget.expansions += 1
+        self.budget.nodes += 1
+        self.budget.reserved += sum(self.g.min_size[s] for s in rule.slots)
+
+    def _take(self, slot: str, x: Any, ctx: Any, depth: int):
+        self.budget.reserved -= self.g.min_size[slot]
+        return self.sample(slot, x, ctx, depth + 1)
+
+    def _sample_sequential(self, rule: NodeRule, x: Any, depth: int):
+        self._open(rule)
+        children = []
+        for slot in rule.slots:
+            result = self._take(slot, x, None, depth)
+            if result is None:
+                return None
+            child, x = result
+            children.append(child)
+        return Node(rule.op, tuple(children)), x
+
+    def _sample_branching(self, rule: NodeRule, x: Any, depth: int):
+        self._open(rule)
+        split_slot, *module_slots, merge_slot = rule.slots
+        split = self._take(split_slot, x, len(module_slots), depth)
+        if split is None:
+            return None
+        children, outs = [split[0]], []
+        for i, (slot, part) in enumerate(zip(module_slots, split[1], strict=True)):
+            later = module_slots[i + 1] if i + 1 < len(module_slots) else None
+            result = self._take_mergeable(slot, part, depth, merge_slot, outs,
+                                          len(module_slots), later)
+            if result is None:
+                return None
+            children.append(result[0])
+            outs.append(result[1])
+        merge = self._take(merge_slot, tuple(outs), None, depth)
+        if merge is None:
+            return None
+        return Node(rule.op, tuple(children) + (merge[0],)), merge[1]
+
+    def _take_mergeable(self, slot: str, part: Any, depth: int, merge_slot: str,
+                        outs: list, k: int, later: str | None):
+        """Sample one branch, resampling it while no aggregation could merge it.
+
+        The test pads the branches so far with copies of the first one: if no
+        aggregation accepts that, no later branch can make the merge valid.
+        """
+        self.budget.reserved -= self.g.min_size[slot]
+        for _ in range(self.limits.branch_retries):
+            snap = self.budget.snapshot()
+            result = self.sample(slot, part, None, depth + 1)
+            if result is None:
+                return None
+            if self._keeps_merge_open(later, part, merge_slot, outs, result[1], k):
+                return result
+            self.budget.restore(snap)
+        return self._mergeable_leaf(slot, part, merge_slot, outs, k, later)
+
+    def _mergeable(self, merge_slot: str, outs: tuple) -> bool:
+        return any(self.leaves.candidates(rule, outs, None)
+                   for rule in self.g.derivable_rules[merge_slot])
+
+    def _keeps_merge_open(self, later: str | None, part: Any, merge_slot: str, outs: list,
+                          new: Any, k: int) -> bool:
+        """Whether branch output ``new`` still lets the branching finish.
+
+        It must be mergeable with the branches so far (the rest padded with copies of the
+        first), and, while branches remain, some single leaf op of the ``later`` slot on
+        a branch input must be mergeable too: that leaf is the fallback that keeps a
+        branching from failing after its first branches were paid for. (Every part of a
+        split has the same shape, so ``part`` stands for the later branches' input.)
+        """
+        trial = tuple(outs) + (new,)
+        if not self._mergeable(merge_slot, trial + (trial[0],) * (k - len(trial))):
+            return False
+        if later is None:
+            return True
+        key = (later, part, merge_slot, trial, k)
+        found = self.leaves.open_merges.get(key)
+        if found is None:
+            options = list(self._leaf_options(later, part, budget=False))
+            found = self.leaves.open_merges[key] = not options or any(
+                self._mergeable(merge_slot, trial + (c.out,) + (trial[0],) * (k - len(trial) - 1))
+                for _, c in options)
+        return found
+
+    def _leaf_options(self, slot: str, part: Any, budget: bool = True):
+        for rule in self.g.derivable_rules[slot]:
+            if rule.is_leaf:
+                found = (self._affordable(rule, part, None) if budget
+                         else self.leaves.candidates(rule, part, None))
+                yield from ((rule.op, c) for c in found)
+
+    def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
+                        later: str | None):
+        """Last resort for a branch: one leaf op that keeps the merge possible."""
+        options = [(op, c) for op, c in self._leaf_options(slot, part)
+                   if self._keeps_merge_open(later, part, merge_slot, outs, c.out, k)]
+        if not options:
+            return None
+        op, choice = self.rng.choice(options)
+        self.budget.expansions += 1
+        self.budget.nodes += 1
+        self.budget.params += choice.params
+        self.budget.macs += choice.macs
+        return Node(op, choice.children), choice.out
+
+    def _sample_routing(self, rule: NodeRule, x: Any, depth: int):
+        self._open(rule)
+        pre_slot, inner_slot, post_slot = rule.slots
+        pre = self._take(pre_slot, x, None, depth)
+        inner = pre and self._take(inner_slot, pre[1], None, depth)
+        if inner is None:
+            return None
+        post = self._take(post_slot, inner[1], (pre[0].op, pre[0].args, x), depth)
+        if post is None:
+            return None
+        return Node(rule.op, (pre[0], inner[0], post[0])), post[1]
+
+    # --- checking -------------------------------------------------------------------
+
+    def check(self, node: Node, rule: str, x: Any, ctx: Any = None, depth: int = 1,
+              path: tuple[int, ...] = ()) -> Any:
+        """Type ``node`` as a derivation of ``rule`` on input ``x``; its output type.
+
+        Raises:
+            ArchitectureError: the op cannot appear there, a value is not offered by the
+                grammar, or an op does not accept its input shape.
+        """
+        options = [r for r in self.g.derivable_rules.get(rule, ()) if r.op == node.op]
+        if not options:
+            raise ArchitectureError(f"{self._show(node)} cannot appear where the grammar "
+                                    f"expects {rule!r}")
+        for nrule in options[:-1]:  # several rules of one op: the first that types wins
+            kept = len(self.records)
+            try:
+                return self._check_as(node, nrule, rule, x, ctx, depth, path)
+            except ArchitectureError:
+                del self.records[kept:]
+        return self._check_as(node, options[-1], rule, x, ctx, depth, path)
+
+    def _check_as(self, node: Node, nrule: NodeRule, rule: str, x: Any, ctx: Any, depth: int,
+                  path: tuple[int, ...]) -> Any:
+        if len(node.children) != len(nrule.slots):
+            raise ArchitectureError(f"{self._show(node)} needs {len(nrule.slots)} arguments, "
+                                    f"got {len(node.children)}")
+        kind = get_op(node.op).kind
+        if kind == "sequential":
+            out = self._check_sequential(node, nrule, x, depth, path)
+        elif kind == "branching":
+            out = self._check_branching(node, nrule, x, depth, path)
+        elif kind == "routing":
+            out = self._check_routing(node, nrule, x, depth, path)
+        else:
+            return self._check_leaf(node, nrule, rule, x, ctx, depth, path)
+        self.records.append(NodeInfo(path, rule, node, x, ctx, out, 0, 0, depth))
+        return out
+
+    def _check_leaf(self, node, nrule, rule, x, ctx, depth, path):
+        for value, slot in zip(node.children, nrule.slots, strict=True):
+            if not isinstance(value, Value) or value.text not in self.g.values[slot]:
+                offered = ", ".join(self.g.values[slot])
+                raise ArchitectureError(f"{self._show(node)}: {getattr(value, 'text', value)!r} "
+                                        f"is not a {slot!r} of this grammar ({offered})")
+        spec, args = get_op(node.op), node.args
+        out = spec.infer(x, args, ctx)
+        if out is None:
+            raise ArchitectureError(f"{self._show(node)} does not accept input "
+                                    f"{_shape_text(x)}")
+        info = NodeInfo(path, rule, node, x, ctx, out, spec.params(x, args, ctx),
+                        spec.macs(x, args, ctx, out), depth)
+        self.records.append(info)
+        return out
+
+    def _check_sequential(self, node, nrule, x, depth, path):
+        for i, (child, slot) in enumerate(zip(node.children, nrule.slots, strict=True)):
+            x = self.check(child, slot, x, None, depth + 1, path + (i,))
+        return x
+
+    def _check_branching(self, node, nrule, x, depth, path):
+        k = len(nrule.slots) - 2
+        parts = self.check(node.children[0], nrule.slots[0], x, k, depth + 1, path + (0,))
+        outs = tuple(self.check(node.children[i], nrule.slots[i], parts[i - 1], None, depth + 1,
+                                path + (i,)) for i in range(1, k + 1))
+        return self.check(node.children[-1], nrule.slots[-1], outs, None, depth + 1,
+                          path + (k + 1,))
+
+    def _check_routing(self, node, nrule, x, depth, path):
+        pre, inner, post = node.children
+        mid = self.check(pre, nrule.slots[0], x, None, depth + 1, path + (0,))
+        mid = self.check(inner, nrule.slots[1], mid, None, depth + 1, path + (1,))
+        return self.check(post, nrule.slots[2], mid, (pre.op, pre.args, x), depth + 1,
+                          path + (2,))
+
+    def _show(self, node: Node) -> str:
+        text = self.g.render(node)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _shape_text(x: Any) -> str:
+    if x and isinstance(x[0], tuple):
+        return "branches " + ", ".join(_shape_text(s) for s in x)
+    return "x".join(str(d) for d in x)
+
+
+@dataclass
+class TypedArchitecture:
+    """The result of checking an architecture on an input shape."""
+
+    output_shape: Shape
+    params: int
+    macs: int
+    nodes: int
+    depth: int
+    records: list[NodeInfo] = field(repr=False, default_factory=list)
