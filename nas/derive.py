@@ -100,14 +100,22 @@ class LeafTable:
         self._cache: dict[tuple, tuple[Candidate, ...]] = {}
         self._combos: dict[str, list[tuple[tuple[Value, ...], tuple]]] = {}
         self._viable: dict[tuple, tuple[str, ...]] = {}
+        self._peaks: dict[tuple, tuple[int, int]] = {}
         self.open_merges: dict[tuple, bool] = {}
+        self.leaf_outputs: dict[tuple, dict] = {}
 
     def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
         key = (rule.rule, x, ctx)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = tuple(self._enumerate(rule, x, ctx))
+            self._peaks[key] = (max((c.params for c in found), default=0),
+                                max((c.macs for c in found), default=0))
         return found
+
+    def peaks(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[int, int]:
+        """Largest params and MACs among the candidates (after :meth:`candidates`)."""
+        return self._peaks[(rule.rule, x, ctx)]
 
     def viable(self, choice: str, x: Any, ctx: Any) -> tuple[str, ...]:
         """Alternatives of a choice rule that can take ``x`` (leaf ops with no valid
@@ -202,11 +210,17 @@ class Deriver:
             weights = [1.0] * len(alts)
         return self.rng.choices(alts, weights)[0]
 
-    def _affordable(self, rule: NodeRule, x: Any, ctx: Any) -> list[Candidate]:
-        params_left = self.limits.max_params - self.budget.params
-        macs_left = self.limits.max_macs - self.budget.macs
-        return [c for c in self.leaves.candidates(rule, x, ctx)
-                if c.params <= params_left and c.macs <= macs_left]
+    def _affordable(self, rule: NodeRule, x: Any, ctx: Any):
+        found = self.leaves.candidates(rule, x, ctx)
+        top_params, top_macs = self.leaves.peaks(rule, x, ctx)
+        params_left, macs_left = self._left()
+        if top_params <= params_left and top_macs <= macs_left:
+            return found  # the common case: every candidate fits
+        return [c for c in found if c.params <= params_left and c.macs <= macs_left]
+
+    def _left(self) -> tuple[int, int]:
+        return (self.limits.max_params - self.budget.params,
+                self.limits.max_macs - self.budget.macs)
 
     def _sample_node(self, rule: NodeRule, x: Any, ctx: Any, depth: int):
         kind = get_op(rule.op).kind
@@ -316,10 +330,22 @@ class Deriver:
         key = (later, part, merge_slot, trial, k)
         found = self.leaves.open_merges.get(key)
         if found is None:
-            options = list(self._leaf_options(later, part, budget=False))
-            found = self.leaves.open_merges[key] = not options or any(
-                self._mergeable(merge_slot, trial + (c.out,) + (trial[0],) * (k - len(trial) - 1))
-                for _, c in options)
+            outs_later = self._leaf_outputs(later, part)
+            pad = (trial[0],) * (k - len(trial) - 1)
+            # A later branch equal to the first is already known to merge (tested above).
+            found = self.leaves.open_merges[key] = (
+                not outs_later or trial[0] in outs_later
+                or any(self._mergeable(merge_slot, trial + (out,) + pad) for out in outs_later))
+        return found
+
+    def _leaf_outputs(self, slot: str, part: Any) -> dict[Any, list[tuple[str, Candidate]]]:
+        """The single leaf ops that ``slot`` offers on ``part``, grouped by output."""
+        key = (slot, part)
+        found = self.leaves.leaf_outputs.get(key)
+        if found is None:
+            found = self.leaves.leaf_outputs[key] = {}
+            for op, c in self._leaf_options(slot, part, budget=False):
+                found.setdefault(c.out, []).append((op, c))
         return found
 
     def _leaf_options(self, slot: str, part: Any, budget: bool = True):
@@ -332,8 +358,13 @@ class Deriver:
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
         """Last resort for a branch: one leaf op that keeps the merge possible."""
-        options = [(op, c) for op, c in self._leaf_options(slot, part)
-                   if self._keeps_merge_open(later, part, merge_slot, outs, c.out, k)]
+        by_output = self._leaf_outputs(slot, part)  # many ops share an output shape
+        options = [(op, c) for out, group in by_output.items()
+                   if self._keeps_merge_open(later, part, merge_slot, outs, out, k)
+                   for op, c in group]
+        params_left, macs_left = self._left()
+        options = [(op, c) for op, c in options
+                   if c.params <= params_left and c.macs <= macs_left]
         if not options:
             return None
         op, choice = self.rng.choice(options)

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from nas.cli import space  # noqa: F401  (registers sample, validate, grammars)
+from nas.cli import (
+    bench,  # noqa: F401,I001  (registers export and the bench group)
+    leaderboard,  # noqa: F401,I001  (registers leaderboard)
+    perf,  # noqa: F401,I001  (registers the perf group last)
+    predict,  # noqa: F401,I001  (registers predict and the predictor group)
+    space,  # noqa: F401  (registers sample, validate, grammars)
+    tasks,  # noqa: F401,I001  (registers tasks)
+)
 from nas.cli.app import app, run_app
-from nas.cli import perf  # noqa: F401,I001  (registers the perf group last)
 
 
 def main() -> None:

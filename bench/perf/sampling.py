@@ -1,0 +1,96 @@
+"""``nas perf sampling``: valid architectures per second, memory, and sample sizes.
+
+Baseline (same run): validating each sample the way einspace does, by building the real
+layers and running a forward pass, instead of the analytic shape typing used here.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.perf import perf_suite
+
+SHAPES = ((1, 8, 8), (3, 32, 32))
+
+
+def _rate(space, shape, n: int, seed: int) -> float:
+    started = time.perf_counter()
+    for i in range(n):
+        space.sample(shape, seed=seed + i)
+    return n / (time.perf_counter() - started)
+
+
+def _probe_rate(space, shape, n: int, seed: int) -> float:
+    """einspace-style validation: allocate the real layers and run them once."""
+    import torch
+
+    from nas.builder import build_model
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    for i in range(n):
+        arch = space.sample(shape, seed=seed + i)
+        with torch.no_grad():
+            build_model(arch, space, shape).eval()(torch.zeros(1, *shape))
+    return n / (time.perf_counter() - started)
+
+
+def _percentile(values: list[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+_RSS_SCRIPT = """
+import json, resource, sys
+from nas.space import load_space
+space = load_space("einspace")
+shape = tuple(json.loads(sys.argv[1]))
+nodes, params = [], []
+for i in range(int(sys.argv[2])):
+    arch = space.sample(shape, seed=i)
+    typed = space.check(arch, shape)
+    nodes.append(typed.nodes); params.append(typed.params)
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rss_mb": rss_mb, "nodes": nodes, "params": params}))
+"""
+
+
+def _sample_many(shape, n: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, json.dumps(shape), str(n)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@perf_suite("sampling")
+def run(quick: bool) -> list[dict]:
+    from nas.space import load_space
+
+    space = load_space("einspace")
+    repeats, n, probe_n = (3, 100, 20) if quick else (5, 500, 100)
+    rows = []
+    for shape in SHAPES:
+        label = "x".join(map(str, shape))
+        space.sample(shape, seed=10**6)  # warm the leaf cache as any long run would
+        rates = [_rate(space, shape, n, seed=r * n) for r in range(repeats)]
+        probes = [_probe_rate(space, shape, probe_n, seed=r * probe_n) for r in range(repeats)]
+        rows.append({"figure": f"valid archs/s einspace p(C)=0.32, {label}",
+                     "value": statistics.median(rates), "unit": "archs/s",
+                     "baseline": statistics.median(probes),
+                     "baseline_is": "same samples validated by building + forward (einspace way)",
+                     "target": ">= 500"})
+    total = 1000 if quick else 10_000
+    for shape in SHAPES:
+        label = "x".join(map(str, shape))
+        found = _sample_many(shape, total)
+        rows.append({"figure": f"peak RSS sampling {total} archs, {label}",
+                     "value": found["rss_mb"], "unit": "MB", "target": "< 500"})
+        for key in ("nodes", "params"):
+            values = found[key]
+            rows.append({"figure": f"{key} per sample, {label} (n={total})",
+                         "value": statistics.median(values), "unit": key,
+                         "p90": _percentile(values, 0.9), "max": max(values)})
+    return rows

@@ -1,0 +1,196 @@
+"""The ONNX-Bench record: index columns, their types, validation and text encoding.
+
+One record is one evaluated architecture. The index table has exactly the columns of
+docs/SCHEMA.md, in :data:`COLUMNS` order; the ONNX file carries the same fields in its
+``metadata_props`` as text, with ``score`` (= ``val_score``) first.
+
+Two forms of a record are used here:
+
+* the *row* (index form): flat values, ``hparams`` as JSON text, ``None`` for missing;
+  what the journals, ``index.parquet`` and :meth:`OnnxBenchStore.to_dataframe` hold;
+* the *record* (Python form) returned by ``get()`` and iteration: the same, with
+  ``hparams`` decoded to a dict.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Mapping
+
+from nas.errors import StoreError
+
+#: column -> Python type, in index order (docs/SCHEMA.md)
+COLUMNS: dict[str, type] = {
+    "arch_id": str,
+    "arch": str,
+    "grammar": str,
+    "grammar_hash": str,
+    "task": str,
+    "metric": str,
+    "higher_is_better": bool,
+    "val_score": float,
+    "test_score": float,
+    "params": int,
+    "macs": int,
+    "latency_ms": float,
+    "train_seconds": float,
+    "epochs": int,
+    "hparams": dict,
+    "seed": int,
+    "exporter": str,
+    "opset": int,
+    "platform_version": str,
+    "created_at": str,
+    "onnx_path": str,
+    "study": str,
+    "trial_number": int,
+    "strategy": str,
+    "predicted_score": float,
+    "source": str,
+}
+
+#: fields every record passed to ``add`` must have
+REQUIRED = ("arch_id", "arch", "grammar", "task", "metric", "val_score")
+
+#: metrics where lower is better, used when a record does not say ``higher_is_better``
+LOWER_IS_BETTER = frozenset({"rmse", "mse", "mae", "loss", "error", "tour_length", "tour_ratio"})
+
+SCORE_KEY = "score"
+_ARCH_ID = re.compile(r"^[0-9a-f]{12}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+RESERVED_DIRS = frozenset({"index.d"})
+
+
+def utc_now() -> str:
+    """Current time, ISO 8601 in UTC with microseconds (sorts as text)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def path_component(name: str) -> str:
+    """A directory name for a grammar or task name: unsafe characters become ``_``."""
+    safe = _UNSAFE.sub("_", name).lstrip(".") or "_"
+    return f"_{safe}" if safe in RESERVED_DIRS else safe
+
+
+def relative_path(row: Mapping[str, object]) -> str:
+    """``<grammar>/<task>/<arch_id>.onnx`` for a row (always ``/``-separated)."""
+    grammar, task = path_component(str(row["grammar"])), path_component(str(row["task"]))
+    return f"{grammar}/{task}/{row['arch_id']}.onnx"
+
+
+def validate_record(record: Mapping[str, object]) -> dict[str, object]:
+    """Check a user record and return its row (all columns, typed, ``None`` if absent).
+
+    Raises StoreError naming the first unknown key, missing required field or value of
+    the wrong type.
+    """
+    unknown = sorted(set(record) - set(COLUMNS))
+    if unknown:
+        raise StoreError(
+            f"unknown record field(s) {', '.join(unknown)}; allowed: {', '.join(COLUMNS)}"
+        )
+    missing = [k for k in REQUIRED if record.get(k) is None or record.get(k) == ""]
+    if missing:
+        raise StoreError(f"record is missing required field(s): {', '.join(missing)}")
+    row = {col: _coerce(col, record.get(col)) for col in COLUMNS}
+    if not _ARCH_ID.match(str(row["arch_id"])):
+        raise StoreError(
+            f"arch_id {row['arch_id']!r} is not 12 lowercase hex digits (Architecture.id)"
+        )
+    if row["higher_is_better"] is None:
+        row["higher_is_better"] = str(row["metric"]).lower() not in LOWER_IS_BETTER
+    return row
+
+
+def _coerce(col: str, value: object) -> object:
+    """``value`` as column ``col``'s type; StoreError if it cannot be."""
+    if _is_missing(value, COLUMNS[col]):
+        return None
+    kind = COLUMNS[col]
+    try:
+        if kind is dict:
+            return _hparams_text(value)
+        if kind is bool:
+            return _to_bool(value)
+        if kind is int:
+            return _to_int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"record field {col!r} must be {kind.__name__}, got {value!r} ({exc})"
+        ) from exc
+
+
+def _is_missing(value: object, kind: type) -> bool:
+    """None, pandas' NA/NaT, or a NaN standing in for a missing non-float value."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float) and math.isnan(value) and kind is not float
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ValueError("expected true/false")
+    return bool(value)
+
+
+def _to_int(value: object) -> int:
+    if isinstance(value, str):
+        value = float(value) if any(c in value for c in ".eE") else int(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("not a whole number")
+    return int(value)  # type: ignore[arg-type]
+
+
+def _hparams_text(value: object) -> str:
+    """hparams as canonical JSON text (sorted keys) from a dict or JSON text."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a dict")
+    return json.dumps(dict(value), sort_keys=True, default=_json_default)
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def file_metadata(row: Mapping[str, object]) -> dict[str, object]:
+    """The ``metadata_props`` for a row: ``score`` first, then every column (``None``
+    values included, so that :func:`nas.export.set_metadata` removes stale keys)."""
+    return {SCORE_KEY: row["val_score"], **{c: row.get(c) for c in COLUMNS}}
+
+
+def row_from_metadata(meta: Mapping[str, str], onnx_path: str) -> dict[str, object]:
+    """Rebuild a row from a file's metadata text; keys outside the schema are ignored.
+
+    ``val_score`` falls back to ``score`` (files written by other ONNX-Bench tools).
+    Raises StoreError if a required field is missing or a value does not parse.
+    """
+    values: dict[str, object] = {c: meta.get(c) for c in COLUMNS if meta.get(c, "") != ""}
+    if "val_score" not in values and meta.get(SCORE_KEY, "") != "":
+        values["val_score"] = meta[SCORE_KEY]
+    values.pop("onnx_path", None)
+    row = validate_record(values)
+    row["onnx_path"] = onnx_path
+    return row
+
+
+def row_to_record(row: Mapping[str, object]) -> dict[str, object]:
+    """The Python form of a row: ``hparams`` decoded to a dict."""
+    record = dict(row)
+    if isinstance(record.get("hparams"), str):
+        record["hparams"] = json.loads(record["hparams"])  # type: ignore[arg-type]
+    return record

@@ -1,0 +1,154 @@
+"""``nas predict`` and the ``nas predictor`` group (train, eval): the ONNX-Net predictor.
+
+Heavy modules are imported inside the commands so that ``nas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from nas.cli.app import app
+
+predictor_app = typer.Typer(
+    help="Train and evaluate ONNX-Net predictors on an ONNX-Bench store.",
+    no_args_is_help=True,
+)
+app.add_typer(predictor_app, name="predictor")
+
+STORE_OPTION = typer.Option(..., "--store", "-s", help="ONNX-Bench store directory.")
+
+
+def default_predictor_path() -> Path:
+    """Where the shipped default predictor lives inside the installed package."""
+    from importlib.resources import files
+
+    return Path(str(files("predictors") / "data" / "default.predictor"))
+
+
+@app.command("predict")
+def predict(
+    models: list[Path] = typer.Argument(..., help="ONNX files to score."),
+    predictor: Path = typer.Option(None, "--predictor", "-p",
+                                   help="Predictor file (default: the shipped one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Predict the score of ONNX models with an ONNX-Net predictor (any ONNX file works)."""
+    from nas.errors import PredictorError
+    from predictors import OnnxNetPredictor
+
+    path = predictor or default_predictor_path()
+    if predictor is None and not path.is_file():
+        raise PredictorError(
+            "no default predictor is shipped in this installation "
+            f"({path}); train one with `nas predictor train --store DIR -o my.predictor` "
+            "and pass --predictor my.predictor"
+        )
+    model = OnnxNetPredictor.load(path)
+    scores = model.predict([str(m) for m in models])
+    target = model.metadata_.get("target", "score")
+    if as_json:
+        out = {"predictor": str(path), "target": target,
+               "predictions": [{"model": str(m), "predicted_score": float(s)}
+                               for m, s in zip(models, scores, strict=True)]}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    typer.echo(f"# predictor {path} (target: {target})")
+    for m, s in zip(models, scores, strict=True):
+        typer.echo(f"{s:.4f}  {m}")
+
+
+@predictor_app.command("train")
+def train(
+    store: Path = STORE_OPTION,
+    out: Path = typer.Option(..., "--out", "-o", help="Predictor file to write."),
+    encoder: str = typer.Option("hashing", "--encoder", help="hashing or minilm."),
+    regressor: str = typer.Option("ridge", "--regressor", help="ridge, gbm or mlp."),
+    ranking: bool = typer.Option(False, "--ranking",
+                                 help="Add the pairwise margin-ranking loss (mlp only)."),
+    features: str = typer.Option("text+graph", "--features", help="text, graph or text+graph."),
+    grammar: list[str] = typer.Option(None, "--grammar", "-g",
+                                      help="Train on these grammars only (repeatable)."),
+    task: list[str] = typer.Option(None, "--task", "-t",
+                                   help="Train on these tasks only (repeatable)."),
+    target: str = typer.Option("auto", "--target",
+                               help="score, quantile (within task) or auto "
+                                    "(score for one task, else quantile)."),
+    seed: int = typer.Option(0, "--seed", help="Random state of the fit."),
+) -> None:
+    """Fit a predictor on every scored record of a store and save it to one file."""
+    from predictors.training import train_from_store
+
+    model = train_from_store(
+        store, grammars=grammar or None, tasks=task or None, target=target,
+        progress=_progress("reading ONNX files"), encoder=encoder, regressor=regressor,
+        ranking=ranking, features=features, random_state=seed,
+    )
+    model.save(out)
+    meta = model.metadata_
+    typer.echo(f"wrote {out}: {model!r} on {meta['n_records']} records "
+               f"({', '.join(meta['grammars'])} / {', '.join(meta['tasks'])}), "
+               f"target {meta['target']}")
+
+
+@predictor_app.command("eval")
+def evaluate(
+    store: Path = STORE_OPTION,
+    predictor: Path = typer.Option(None, "--predictor", "-p",
+                                   help="Predictor file whose configuration is refitted on "
+                                        "each split (default: every encoder x regressor)."),
+    split: str = typer.Option("in-space", "--split", help="in-space or by-grammar."),
+    train_size: int = typer.Option(500, "--train-size",
+                                   help="in-space: at most this many training records."),
+    as_is: bool = typer.Option(False, "--as-is",
+                               help="Also score the given predictor without refitting "
+                                    "(method 'given'; leaks if it was trained on this store)."),
+    proxies: bool = typer.Option(False, "--proxies",
+                                 help="Also rank by zero-cost proxies (rebuilds every network)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the splits and fits."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Kendall tau / Spearman on held-out records, against params, MACs and proxies."""
+    from nas.errors import PredictorError
+    from predictors import OnnxNetPredictor
+    from predictors import evaluate as ev
+
+    df = ev.scored(ev.load_records(store))
+    splits = ev.make_splits(df, split, seed=seed,
+                            **({"train_size": train_size} if split == "in-space" else {}))
+    if not splits:
+        raise PredictorError(
+            f"no {split} split in {store}: in-space needs >= 20 scored records of one "
+            "grammar/task, by-grammar needs >= 2 grammars of one task with >= 10 each"
+        )
+    fitted = OnnxNetPredictor.load(predictor) if predictor else None
+    methods = ev.default_methods()
+    if fitted is not None:
+        methods = {"refit": {k: v for k, v in fitted.get_params().items()
+                             if k != "random_state"}}
+    views = ev.load_views(df, store, _progress("reading ONNX files"))
+    table = None
+    if proxies:
+        table = ev.proxy_table(df, ev.platform_builder(seed=seed), seed=seed)
+    rows = ev.evaluate(df, views, splits, methods=methods, proxies=table,
+                       fitted=fitted if as_is else None, random_state=seed,
+                       progress=lambda msg: typer.echo(msg, err=True))
+    summary = ev.summarize(rows)
+    if as_json:
+        typer.echo(json.dumps({"store": str(store), "split": split,
+                               "summary": summary.to_dict("records"),
+                               "rows": rows.to_dict("records")}, indent=2, default=float))
+        return
+    typer.echo(f"# {split}: median over {len(splits)} split(s) of {store}")
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _progress(what: str):
+    """A progress callback that prints every 10% to stderr."""
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
+    return report

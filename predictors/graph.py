@@ -1,0 +1,502 @@
+"""Read any ONNX model into a plain view of its graph that the text encoder renders.
+
+:func:`load_graph` runs ONNX shape inference (strict mode off), puts the nodes in
+topological order, names every value ``v0, v1, ...`` by first appearance (graph inputs
+first, then each node's outputs in order, sub-graph values right after the node that
+owns them), writes initializers as ``Param[16,3,3,3]`` (``Constant`` and
+``ConstantOfShape`` nodes without data inputs are folded into the parameter they
+produce, so exporters that store weights or shapes either way read the same), and
+every attribute as
+``name=value`` (schema defaults filled in, so two exporters that differ only in which
+defaults they spell out give the same view). The result is immutable plain data with no
+reference to the protobuf, so it can be cached and rendered many times.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto, numpy_helper
+
+from nas.errors import PredictorError
+
+#: a tensor shape: one int / symbol / None (unknown) per axis; None when the rank is unknown
+Shape = tuple[int | str | None, ...] | None
+
+_FLOAT_TYPES = {
+    TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16,
+}
+_MAX_LIST = 16        # longer attribute lists are written as their first 8 items and a count
+_MAX_WORD = 48        # longer string attributes are cut
+_MAX_VALUES = 8       # integer tensors up to this many elements are written with their values
+_CONSTANT_OPS = ("Constant", "ConstantOfShape")  # folded into Param arguments
+_GRAPH_TYPES = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+_RAW_DTYPES = {
+    TensorProto.FLOAT: "<f4", TensorProto.DOUBLE: "<f8", TensorProto.INT64: "<i8",
+    TensorProto.INT32: "<i4", TensorProto.INT8: "i1", TensorProto.UINT8: "u1",
+    TensorProto.BOOL: "?", TensorProto.FLOAT16: "<f2",
+}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One input of a node: a named value (``v3``), a parameter tensor, or an omitted input."""
+
+    text: str                 # "v3", "Param[16,3,3,3]", "Param[2]=1,-1" or "_"
+    kind: str                 # "value", "param" or "none"
+    shape: Shape = None
+
+
+@dataclass(frozen=True)
+class OpNode:
+    """One operator of the graph, already formatted for the text encoder."""
+
+    op: str                                   # "Conv", or "domain.Op" outside the ONNX domain
+    inputs: tuple[Arg, ...]
+    outputs: tuple[str, ...]                  # value names; "_" for an omitted optional output
+    out_types: tuple[str, ...]                # "1x16x32x32", "int64 2", "?"
+    out_shapes: tuple[Shape, ...]
+    attrs: tuple[str, ...]                    # "name=value", sorted by name
+    numbers: dict = field(default_factory=dict, compare=False)  # numeric attribute values
+    subgraphs: tuple[tuple[str, GraphView], ...] = ()
+
+
+@dataclass(frozen=True)
+class GraphView:
+    """A graph as the encoder sees it: named inputs, ordered nodes, named outputs."""
+
+    inputs: tuple[tuple[str, str], ...]       # (value name, type text)
+    nodes: tuple[OpNode, ...]
+    outputs: tuple[tuple[str, str], ...]      # (value name or Param text, type text)
+    params: int                               # elements of floating-point initializers
+
+    def n_ops(self) -> int:
+        """Number of operators, sub-graphs included."""
+        return sum(1 + sum(g.n_ops() for _, g in n.subgraphs) for n in self.nodes)
+
+
+def load_graph(model: onnx.ModelProto | str | Path) -> GraphView:
+    """Read ``model`` (a path or a ModelProto) into a :class:`GraphView`.
+
+    Raises:
+        PredictorError: the file cannot be read as ONNX, the model has no graph, a node
+            uses a value that nothing defines, or the graph has a cycle.
+    """
+    proto = _with_shapes(_in_order(_read_model(model)))
+    opsets = {("" if d.domain == "ai.onnx" else d.domain): d.version for d in proto.opset_import}
+    return _Converter(opsets).graph(proto.graph, {})
+
+
+def _read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    elif isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.is_file():
+            raise PredictorError(f"ONNX file {path} does not exist; check the path")
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf raises several types on garbage input
+            raise PredictorError(f"cannot read {path} as an ONNX model ({exc})") from None
+    else:
+        raise PredictorError(
+            f"expected an ONNX file path or onnx.ModelProto, got {type(model).__name__}"
+        )
+    if not proto.HasField("graph"):
+        raise PredictorError("the ONNX model has no graph; nothing to encode")
+    return proto
+
+
+def _in_order(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its top-level nodes in topological order (shape inference needs it)."""
+    raws = [_Raw(n) for n in proto.graph.node]
+    order = _topological(raws)
+    if order is raws:
+        return proto
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    del copy.graph.node[:]
+    copy.graph.node.extend(r.proto for r in order)
+    return copy
+
+
+def _with_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Run shape inference unless every node output already has a type (a no-op then)."""
+    g = proto.graph
+    typed = {v.name for v in g.value_info} | {v.name for v in g.output}
+    if all(o in typed for n in g.node for o in n.output if o):
+        return proto
+    try:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=False)
+    except Exception:  # inference is best effort; unknown shapes are written as "?"
+        return proto
+
+
+class _Converter:
+    """Turns GraphProtos into GraphViews, sharing one value counter across sub-graphs."""
+
+    def __init__(self, opsets: dict[str, int]) -> None:
+        self.opsets = opsets
+        self.count = 0
+
+    def new_name(self) -> str:
+        self.count += 1
+        return f"v{self.count - 1}"
+
+    def graph(self, g: onnx.GraphProto, outer: dict[str, Arg]) -> GraphView:
+        types = {v.name: v.type for v in (*g.input, *g.value_info, *g.output)}
+        inits = {t.name: _param_arg(t) for t in g.initializer}
+        inits.update({s.values.name: _sparse_arg(s) for s in g.sparse_initializer})
+        # scope: value name in the file -> its Arg; local initializers shadow outer values
+        scope = {k: v for k, v in outer.items() if k not in inits}
+        inputs = []
+        for vi in g.input:
+            if vi.name in inits:  # IR < 4 lists initializers among the inputs
+                continue
+            text, shape = _type_info(vi.type)
+            scope[vi.name] = Arg(self.new_name(), "value", shape)
+            inputs.append((scope[vi.name].text, text))
+        nodes, folded = [], []
+        for n in _topological([_Raw(n) for n in g.node]):
+            node = self.node(n, scope, inits, types)
+            if isinstance(node, OpNode):
+                nodes.append(node)
+            else:
+                folded.append(node)
+        outputs = [(_resolve(o.name, scope, inits).text, type_text(o.type)) for o in g.output]
+        params = sum(a.numel for a in (*inits.values(), *folded) if a.is_float)
+        return GraphView(tuple(inputs), tuple(nodes), tuple(outputs), params)
+
+    def node(self, n: _Raw, scope: dict, inits: dict, types: dict):
+        """The node's OpNode, or the Param it stands for when it is a constant."""
+        args = tuple(_resolve(x, scope, inits) for x in n.inputs)
+        if not n.domain and n.op_type in _CONSTANT_OPS and len(n.outputs) == 1 and n.outputs[0] \
+                and all(a.kind != "value" for a in args):
+            param = _constant_arg(n.proto, args, _type_info(types.get(n.outputs[0]))[1])
+            scope[n.outputs[0]] = param
+            return param
+        # sub-graphs see the scope before this node's outputs
+        before = dict(scope) if n.has_graph else scope
+        outputs, out_types, out_shapes = [], [], []
+        for o in n.outputs:
+            text, shape = _type_info(types.get(o))
+            outputs.append(self.new_name() if o else "_")
+            out_types.append(text)
+            out_shapes.append(shape)
+            if o:
+                scope[o] = Arg(outputs[-1], "value", shape)
+        attrs, numbers, subgraphs = self.attributes(n, before)
+        op = n.op_type if not n.domain else f"{n.domain}.{n.op_type}"
+        return OpNode(op, args, tuple(outputs), tuple(out_types), tuple(out_shapes),
+                      attrs, numbers, subgraphs)
+
+    def attributes(self, n: _Raw, scope: dict):
+        defaults = _schema_defaults(n.op_type, n.domain, self.opsets.get(n.domain, 0))
+        merged = {**defaults, **{a.name: a for a in n.attrs}} if n.attrs else defaults
+        attrs, numbers, subgraphs = [], {}, []
+        for name in sorted(merged):
+            a = merged[name]
+            kind = a.type
+            if kind == AttributeProto.GRAPH:
+                subgraphs.append((name, self.graph(a.g, scope)))
+                continue
+            if kind == AttributeProto.GRAPHS:
+                subgraphs += [(f"{name}[{i}]", self.graph(g, scope))
+                              for i, g in enumerate(a.graphs)]
+                continue
+            attrs.append(f"{name}={attr_text(a)}")
+            if kind == AttributeProto.INT:
+                numbers[name] = a.i
+            elif kind == AttributeProto.FLOAT:
+                numbers[name] = a.f
+            elif kind == AttributeProto.INTS:
+                numbers[name] = list(a.ints)
+            elif kind == AttributeProto.FLOATS:
+                numbers[name] = list(a.floats)
+        return tuple(attrs), numbers, tuple(subgraphs)
+
+
+# ---------------------------------------------------------------- graph order and names
+
+
+class _Raw:
+    """The fields of a NodeProto read once (protobuf field access is slow in Python)."""
+
+    __slots__ = ("proto", "op_type", "domain", "inputs", "outputs", "attrs", "has_graph")
+
+    def __init__(self, n: onnx.NodeProto) -> None:
+        self.proto = n
+        self.op_type = n.op_type
+        self.domain = "" if n.domain in ("", "ai.onnx") else n.domain
+        self.inputs = list(n.input)
+        self.outputs = list(n.output)
+        self.attrs = list(n.attribute)
+        self.has_graph = any(a.type in _GRAPH_TYPES for a in self.attrs)
+
+
+def _topological(nodes: list[_Raw]) -> list[_Raw]:
+    """Nodes in topological order; the file's order where it already is one (it must be)."""
+    producer = {o: i for i, n in enumerate(nodes) for o in n.outputs if o}
+    deps: list[set[int]] = []
+    in_order = True
+    for i, n in enumerate(nodes):
+        used = set(n.inputs)
+        if n.has_graph:
+            used |= _free_names_of_node(n.proto)
+        ds = {producer[u] for u in used if u in producer and producer[u] != i}
+        in_order = in_order and all(d < i for d in ds)
+        deps.append(ds)
+    if in_order:
+        return nodes
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            users[d].append(i)
+    waiting = [len(ds) for ds in deps]
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(nodes[i])
+        for u in users[i]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) != len(nodes):
+        raise PredictorError("the ONNX graph has a cycle; it is not a valid model")
+    return order
+
+
+def _free_names_of_node(n: onnx.NodeProto) -> set[str]:
+    free: set[str] = set()
+    for a in n.attribute:
+        for sub in ([a.g] if a.type == AttributeProto.GRAPH else list(a.graphs)):
+            free |= _free_names(sub)
+    return free
+
+
+def _free_names(g: onnx.GraphProto) -> set[str]:
+    """Names a sub-graph uses from the enclosing scopes."""
+    defined = {v.name for v in g.input} | {t.name for t in g.initializer}
+    defined |= {s.values.name for s in g.sparse_initializer}
+    used: set[str] = set()
+    for n in g.node:
+        used |= set(n.input) | _free_names_of_node(n)
+        defined |= set(n.output)
+    used |= {o.name for o in g.output}
+    return used - defined - {""}
+
+
+def _resolve(name: str, scope: dict, inits: dict) -> Arg:
+    if not name:
+        return Arg("_", "none")
+    if name in scope:
+        return scope[name]
+    if name in inits:
+        return inits[name]
+    raise PredictorError(
+        f"the ONNX graph uses value {name!r} that no node, input or initializer defines; "
+        "run onnx.checker.check_model on the file"
+    )
+
+
+# ---------------------------------------------------------------- formatting
+
+
+@dataclass(frozen=True)
+class _ParamArg(Arg):
+    numel: int = 0
+    is_float: bool = False
+
+
+def _param_arg(t: TensorProto, label: str = "Param") -> _ParamArg:
+    dims = tuple(int(d) for d in t.dims)
+    return _ParamArg(tensor_text(t, label), "param", dims, math.prod(dims),
+                     t.data_type in _FLOAT_TYPES)
+
+
+def _constant_arg(n: onnx.NodeProto, args: tuple[Arg, ...], shape: Shape) -> _ParamArg:
+    """A constant-producing node written as the parameter it produces."""
+    a = n.attribute[0] if n.attribute else None
+    if n.op_type == "ConstantOfShape":
+        is_float = a is None or a.t.data_type in _FLOAT_TYPES
+        if shape is None or any(d is None for d in shape):
+            return _ParamArg("Param[?]", "param", shape, 0, is_float)
+        dims = tuple(int(d) for d in shape)
+        return _ParamArg(f"Param[{','.join(map(str, dims))}]", "param", dims, math.prod(dims),
+                         is_float)
+    if a is None:
+        return _ParamArg("Param[?]", "param", None, 0, False)
+    T = AttributeProto
+    if a.type == T.TENSOR:
+        return _param_arg(a.t)
+    if a.type == T.SPARSE_TENSOR:
+        return _sparse_arg(a.sparse_tensor)
+    if a.type in (T.INT, T.FLOAT):
+        return _ParamArg(f"Param[]={attr_text(a)}", "param", (), 1, a.type == T.FLOAT)
+    items = {T.INTS: a.ints, T.FLOATS: a.floats, T.STRINGS: a.strings}.get(a.type, [])
+    text = f"Param[{len(items)}]"
+    if a.type == T.INTS and len(items) <= _MAX_VALUES:
+        text += "=" + ",".join(map(str, items))
+    return _ParamArg(text, "param", (len(items),), len(items), a.type == T.FLOATS)
+
+
+def _sparse_arg(s: onnx.SparseTensorProto) -> _ParamArg:
+    dims = tuple(int(d) for d in s.dims)
+    return _ParamArg(f"Param[{','.join(map(str, dims))}]", "param", dims, math.prod(dims),
+                     s.values.data_type in _FLOAT_TYPES)
+
+
+def tensor_text(t: TensorProto, label: str = "Param") -> str:
+    """``Param[16,3,3,3]``; small integer tensors and scalars with values: ``Param[2]=1,-1``."""
+    dims = [int(d) for d in t.dims]
+    text = f"{label}[{','.join(map(str, dims))}]"
+    numel = math.prod(dims)
+    wants = numel == 1 or (numel <= _MAX_VALUES and t.data_type not in _FLOAT_TYPES)
+    if not wants or t.data_location == TensorProto.EXTERNAL or t.data_type == TensorProto.STRING:
+        return text
+    try:
+        values = _values(t)
+    except Exception:  # unusual encodings: the shape alone is still informative
+        return text
+    return text + "=" + ",".join(_num(v) for v in values)
+
+
+def _values(t: TensorProto) -> list:
+    """The elements of a small tensor (fast path for raw little-endian data)."""
+    if t.raw_data and t.data_type in _RAW_DTYPES:
+        return np.frombuffer(t.raw_data, dtype=_RAW_DTYPES[t.data_type]).tolist()
+    return numpy_helper.to_array(t).reshape(-1).tolist()
+
+
+def attr_text(a: AttributeProto) -> str:
+    """The compact text of one attribute value; equal-element lists collapse to one item."""
+    if a.ref_attr_name:
+        return f"@{a.ref_attr_name}"
+    T = AttributeProto
+    if a.type == T.INT:
+        return str(a.i)
+    if a.type == T.FLOAT:
+        return _num(a.f)
+    if a.type == T.STRING:
+        return _word(a.s)
+    if a.type == T.INTS:
+        return _list([str(i) for i in a.ints])
+    if a.type == T.FLOATS:
+        return _list([_num(f) for f in a.floats])
+    if a.type == T.STRINGS:
+        return _list([_word(s) for s in a.strings])
+    if a.type == T.TENSOR:
+        return tensor_text(a.t, "Tensor")
+    if a.type == T.TENSORS:
+        return _list([tensor_text(t, "Tensor") for t in a.tensors])
+    if a.type == T.SPARSE_TENSOR:
+        return f"Sparse[{','.join(map(str, a.sparse_tensor.dims))}]"
+    if a.type == T.SPARSE_TENSORS:
+        return f"Sparse*{len(a.sparse_tensors)}"
+    if a.type == T.TYPE_PROTO:
+        return type_text(a.tp).replace(" ", "_")
+    if a.type == T.TYPE_PROTOS:
+        return _list([type_text(t).replace(" ", "_") for t in a.type_protos])
+    return "?"
+
+
+def type_text(tp: onnx.TypeProto | None) -> str:
+    """``1x16x32x32`` for float tensors, ``int64 2`` otherwise, ``?`` when unknown."""
+    return _type_info(tp)[0]
+
+
+def _type_info(tp: onnx.TypeProto | None) -> tuple[str, Shape]:
+    """(type text, tensor shape) of a value's type."""
+    if tp is None:
+        return "?", None
+    return _type_info_cached(tp.SerializeToString())
+
+
+@lru_cache(maxsize=4096)
+def _type_info_cached(serialized: bytes) -> tuple[str, Shape]:
+    # many values share a type, and reading a TypeProto field by field is slow
+    tp = onnx.TypeProto.FromString(serialized)
+    kind = tp.WhichOneof("value")
+    if kind == "tensor_type":
+        return _tensor_type(tp.tensor_type)
+    if kind == "sparse_tensor_type":
+        return "sparse " + _tensor_type(tp.sparse_tensor_type)[0], None
+    if kind == "sequence_type":
+        return f"seq({type_text(tp.sequence_type.elem_type)})", None
+    if kind == "optional_type":
+        return f"opt({type_text(tp.optional_type.elem_type)})", None
+    if kind == "map_type":
+        key = _dtype(tp.map_type.key_type)
+        return f"map({key},{type_text(tp.map_type.value_type)})", None
+    return "?", None
+
+
+def _tensor_type(tt) -> tuple[str, Shape]:
+    dtype = "" if tt.elem_type == TensorProto.FLOAT else _dtype(tt.elem_type) + " "
+    if not tt.HasField("shape"):
+        return dtype + "?", None
+    shape, texts = [], []
+    for d in tt.shape.dim:
+        which = d.WhichOneof("value")
+        if which == "dim_value":
+            shape.append(d.dim_value)
+            texts.append(str(d.dim_value))
+        else:
+            shape.append(None)
+            texts.append(_word(d.dim_param.encode()) if which == "dim_param" else "?")
+    return dtype + ("x".join(texts) if texts else "scalar"), tuple(shape)
+
+
+@lru_cache(maxsize=64)
+def _dtype(elem_type: int) -> str:
+    try:
+        return TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return f"dtype{elem_type}"
+
+
+def _num(v) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    return format(float(v), ".4g")
+
+
+def _word(s: bytes) -> str:
+    text = s.decode("utf-8", errors="replace")
+    text = "_".join(text.split()) or "''"
+    return text if len(text) <= _MAX_WORD else text[:_MAX_WORD] + "..."
+
+
+def _list(items: list[str]) -> str:
+    if not items:
+        return "[]"
+    if all(i == items[0] for i in items):
+        return items[0]
+    if len(items) > _MAX_LIST:
+        return ",".join(items[:8]) + f",...({len(items)})"
+    return ",".join(items)
+
+
+@lru_cache(maxsize=4096)
+def _schema_defaults(op_type: str, domain: str, version: int) -> dict:
+    """name -> default AttributeProto of the op's schema at the model's opset (do not mutate)."""
+    if version <= 0:
+        return {}
+    try:
+        schema = onnx.defs.get_schema(op_type, version, domain)
+    except Exception:  # custom or unknown op: only the attributes the node has
+        return {}
+    return {
+        name: a.default_value for name, a in sorted(schema.attributes.items())
+        if a.default_value.type != AttributeProto.UNDEFINED
+    }

@@ -1,0 +1,55 @@
+"""Ranking and error metrics between predicted and true scores.
+
+Kendall tau (tau-b, ties handled) and Spearman rho come from scipy; both are NaN when
+either side is constant (no ranking to compare) or fewer than two scores are given.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from nas.errors import PredictorError
+
+
+def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if len(a) != len(b):
+        raise PredictorError(f"cannot compare {len(a)} predictions with {len(b)} scores")
+    return a, b
+
+
+def _ranked(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(a) >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0
+
+
+def kendall_tau(predicted, actual) -> float:
+    """Kendall's tau-b between two score lists (1: same order, -1: reversed)."""
+    a, b = _pair(predicted, actual)
+    if not _ranked(a, b):
+        return float("nan")
+    from scipy.stats import kendalltau
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(kendalltau(a, b).statistic)
+
+
+def spearman(predicted, actual) -> float:
+    """Spearman's rank correlation between two score lists."""
+    a, b = _pair(predicted, actual)
+    if not _ranked(a, b):
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(spearmanr(a, b).statistic)
+
+
+def mae(predicted, actual) -> float:
+    """Mean absolute error."""
+    a, b = _pair(predicted, actual)
+    return float(np.mean(np.abs(a - b))) if len(a) else float("nan")

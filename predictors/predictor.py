@@ -1,0 +1,354 @@
+"""OnnxNetPredictor: ONNX graph -> text -> encoder -> regressor, as a scikit-learn estimator.
+
+    from predictors import OnnxNetPredictor
+    p = OnnxNetPredictor(encoder="hashing", regressor="ridge").fit(models, scores)
+    p.predict(["a.onnx", model_proto])   # -> np.ndarray of predicted scores
+    p.score(models, scores)              # Kendall tau
+    p.save("my.predictor"); OnnxNetPredictor.load("my.predictor")
+
+Models are ONNX file paths, ``onnx.ModelProto`` objects, or
+:class:`~predictors.graph.GraphView` objects already loaded with
+:func:`~predictors.graph.load_graph` (to read each file once when fitting many
+predictors on the same models).
+
+A saved predictor is one zip file: ``config.json`` (the init parameters, the platform
+version, the regressor's configuration, optional metadata), ``arrays/<name>.npy`` (read
+with ``allow_pickle=False``) and ``content.sha256`` (sha256 over every other member):
+loading never executes code, and a modified file is rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+import nas
+from nas.errors import PredictorError
+from predictors.encoders import ENCODERS, make_encoder
+from predictors.features import FEATURE_NAMES, graph_features
+from predictors.graph import GraphView, load_graph
+from predictors.metrics import kendall_tau
+from predictors.regressors import make_regressor, regressor_from_state
+from predictors.text import DEFAULT_MAX_CHARS, render
+
+#: feature blocks accepted by ``features=``
+FEATURE_SETS = ("text", "graph", "text+graph")
+#: file format written by :meth:`OnnxNetPredictor.save`
+FILE_FORMAT = "onnxnet-predictor"
+FORMAT_VERSION = 1
+#: bump when the text, its tokens or the graph features change meaning
+ENCODING_VERSION = 1
+
+_CHECKSUM = "content.sha256"
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed member dates: the same predictor gives the same bytes
+
+
+class OnnxNetPredictor:
+    """Predict an architecture's score from its ONNX graph.
+
+    Args:
+        encoder: ``"hashing"`` (built in, fast) or ``"minilm"`` (needs the ``minilm`` extra).
+        regressor: ``"ridge"``, ``"gbm"`` or ``"mlp"``.
+        ranking: add ONNX-Net's pairwise margin-ranking loss (``regressor="mlp"`` only).
+        features: ``"text"`` (encoder output), ``"graph"`` (structural numbers: params,
+            MACs, depth, wiring, op counts) or ``"text+graph"``.
+        max_chars: length bound of the text; None uses the encoder's (hashing: 20,000
+            characters, MiniLM: 450).
+        n_features: hash buckets of the hashing encoder.
+        min_df: hashing buckets used by fewer training models are dropped.
+        max_columns: at most this many hashing buckets are kept (the most frequent).
+        margin: margin of the ranking loss (in standard deviations of the scores).
+        regressor_params: extra keyword arguments of the regressor (e.g. ``{"alpha": 1.0}``
+            for ridge, ``{"hidden": [128], "epochs": 200}`` for mlp).
+        random_state: seed of every random choice in fitting.
+    """
+
+    def __init__(
+        self, *, encoder: str = "hashing", regressor: str = "ridge", ranking: bool = False,
+        features: str = "text+graph", max_chars: int | None = None, n_features: int = 2**14,
+        min_df: int = 2, max_columns: int = 4096, margin: float = 0.1,
+        regressor_params: dict | None = None, random_state: int = 0,
+    ) -> None:
+        self.encoder = encoder
+        self.regressor = regressor
+        self.ranking = ranking
+        self.features = features
+        self.max_chars = max_chars
+        self.n_features = n_features
+        self.min_df = min_df
+        self.max_columns = max_columns
+        self.margin = margin
+        self.regressor_params = regressor_params
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ estimator contract
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The init parameters, by name."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> OnnxNetPredictor:
+        """Set init parameters; raises PredictorError for an unknown name."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise PredictorError(
+                    f"unknown parameter {name!r} for OnnxNetPredictor; valid: {', '.join(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        signature = inspect.signature(type(self).__init__)
+        defaults = {p: v.default for p, v in signature.parameters.items()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults.get(k)]
+        return f"OnnxNetPredictor({', '.join(changed)})"
+
+    # ------------------------------------------------------------ fit / predict
+
+    def fit(self, models, scores) -> OnnxNetPredictor:
+        """Learn scores from models (paths, ModelProtos or GraphViews); returns ``self``.
+
+        Raises:
+            PredictorError: bad parameters, unreadable models, fewer than 2 models, a
+                length mismatch or non-finite scores.
+        """
+        self._validate()
+        views = _views(models)
+        y = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(views) != len(y):
+            raise PredictorError(f"{len(views)} models but {len(y)} scores")
+        if len(views) < 2:
+            raise PredictorError("fit needs at least 2 models with scores")
+        text_block = self._text_matrix(views) if "text" in self.features else None
+        if text_block is not None and self.encoder == "hashing":
+            self.columns_ = _frequent_columns(text_block, self.min_df, self.max_columns)
+        else:
+            self.columns_ = None
+        if "graph" in self.features:
+            g = np.stack([graph_features(v) for v in views])
+            self.graph_mean_ = g.mean(axis=0)
+            self.graph_scale_ = np.where(g.std(axis=0) > 0, g.std(axis=0), 1.0)
+        X = self._assemble(views, text_block)
+        reg = make_regressor(self.regressor, ranking=self.ranking, margin=self.margin,
+                             random_state=self.random_state, **(self.regressor_params or {}))
+        self.regressor_ = reg.fit(X, y)
+        self.n_features_in_ = X.shape[1]
+        self.n_train_ = len(y)
+        self.metadata_ = {}
+        return self
+
+    def predict(self, models) -> np.ndarray:
+        """Predicted scores, one per model, as a float64 array.
+
+        Raises:
+            PredictorError: the predictor is not fitted, or a model cannot be read.
+        """
+        self._check_fitted()
+        views = _views(models)
+        if not views:
+            return np.zeros(0)
+        return np.asarray(self.regressor_.predict(self._assemble(views)), dtype=np.float64)
+
+    def score(self, models, scores) -> float:
+        """Kendall tau between the predictions for ``models`` and the true ``scores``."""
+        return kendall_tau(self.predict(models), scores)
+
+    # ------------------------------------------------------------ features
+
+    def _validate(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise PredictorError(
+                f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}"
+            )
+        if self.features not in FEATURE_SETS:
+            raise PredictorError(
+                f"unknown features {self.features!r}; choose one of {', '.join(FEATURE_SETS)}"
+            )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "regressor_"):
+            raise PredictorError("this OnnxNetPredictor is not fitted, call fit first "
+                                 "(or load a saved one with OnnxNetPredictor.load)")
+
+    def _make_encoder(self):
+        if self.encoder == "hashing":
+            return make_encoder("hashing", n_features=self.n_features)
+        return make_encoder(self.encoder)
+
+    def texts(self, models) -> list[str]:
+        """The texts this predictor's encoder reads for ``models`` (bounded by max_chars)."""
+        views = _views(models)
+        bound = self.max_chars or self._make_encoder().max_chars or DEFAULT_MAX_CHARS
+        return [render(v, bound) for v in views]
+
+    def _text_matrix(self, views: list[GraphView]):
+        return self._make_encoder().transform(self.texts(views))
+
+    def _assemble(self, views: list[GraphView], text_block=None) -> np.ndarray:
+        blocks = []
+        if "text" in self.features:
+            m = text_block if text_block is not None else self._text_matrix(views)
+            if self.columns_ is not None:
+                m = m[:, self.columns_].toarray()
+            blocks.append(np.asarray(m, dtype=np.float64))
+        if "graph" in self.features:
+            g = np.stack([graph_features(v) for v in views])
+            blocks.append((g - self.graph_mean_) / self.graph_scale_)
+        return np.hstack(blocks)
+
+    # ------------------------------------------------------------ save / load
+
+    def save(self, path: str | Path, metadata: dict | None = None) -> Path:
+        """Write the fitted predictor to ``path`` (one zip file, no pickle); returns the path.
+
+        ``metadata`` (JSON-serializable) is stored and comes back as ``metadata_``.
+        """
+        self._check_fitted()
+        reg_config, arrays = self.regressor_.state()
+        arrays = {f"regressor/{k}": np.asarray(v) for k, v in arrays.items()}
+        if self.columns_ is not None:
+            arrays["columns"] = self.columns_
+        if "graph" in self.features:
+            arrays["graph_mean"], arrays["graph_scale"] = self.graph_mean_, self.graph_scale_
+        config = {
+            "format": FILE_FORMAT, "format_version": FORMAT_VERSION,
+            "platform_version": nas.__version__, "encoding_version": ENCODING_VERSION,
+            "params": self.get_params(), "regressor": reg_config,
+            "n_features_in": self.n_features_in_, "n_train": self.n_train_,
+            "graph_feature_names": list(FEATURE_NAMES),
+            "metadata": metadata if metadata is not None else self.metadata_,
+        }
+        members = {"config.json": json.dumps(config, indent=2, sort_keys=True).encode()}
+        for name, array in sorted(arrays.items()):
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+            members[f"arrays/{name}.npy"] = buf.getvalue()
+        members[_CHECKSUM] = _digest(members).encode()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items():
+                zf.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> OnnxNetPredictor:
+        """Read a predictor written by :meth:`save`.
+
+        Raises:
+            PredictorError: the file is missing, not a predictor, modified or corrupted
+                (sha256 mismatch), or written by another platform version.
+        """
+        members = _read_members(Path(path))
+        config = json.loads(members["config.json"])
+        _check_versions(config, path)
+        arrays = {
+            name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
+            for name, data in members.items() if name.startswith("arrays/")
+        }
+        p = cls(**{k: v for k, v in config["params"].items() if k in cls._param_names()})
+        p.columns_ = arrays.get("columns")
+        if "graph_mean" in arrays:
+            p.graph_mean_, p.graph_scale_ = arrays["graph_mean"], arrays["graph_scale"]
+        reg_arrays = {k[len("regressor/"):]: v for k, v in arrays.items()
+                      if k.startswith("regressor/")}
+        p.regressor_ = regressor_from_state(config["regressor"], reg_arrays)
+        p.n_features_in_, p.n_train_ = config["n_features_in"], config["n_train"]
+        p.metadata_ = config.get("metadata") or {}
+        return p
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _views(models) -> list[GraphView]:
+    """Load every model once; a single model (not in a list) is accepted too."""
+    if isinstance(models, (str, Path, onnx.ModelProto, GraphView)):
+        models = [models]
+    views = []
+    for i, m in enumerate(models):
+        if isinstance(m, GraphView):
+            views.append(m)
+            continue
+        try:
+            views.append(load_graph(m))
+        except PredictorError as exc:
+            where = str(m) if isinstance(m, (str, Path)) else f"model #{i}"
+            raise PredictorError(str(exc) if where in str(exc) else f"{where}: {exc}") from None
+    return views
+
+
+def _frequent_columns(matrix, min_df: int, max_columns: int) -> np.ndarray:
+    """Hash buckets used by at least ``min_df`` rows, at most ``max_columns`` of them."""
+    df = np.asarray((matrix != 0).sum(axis=0)).reshape(-1)
+    threshold = min_df if (df >= min_df).any() else 1
+    keep = np.flatnonzero(df >= threshold)
+    if len(keep) > max_columns:
+        order = np.lexsort((keep, -df[keep]))[:max_columns]
+        keep = np.sort(keep[order])
+    return keep.astype(np.int64)
+
+
+def _digest(members: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(members):
+        if name == _CHECKSUM:
+            continue
+        data = members[name]
+        h.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return h.hexdigest()
+
+
+def _read_members(path: Path) -> dict[str, bytes]:
+    if not path.is_file():
+        raise PredictorError(f"predictor file {path} does not exist")
+    tampered = (f"predictor file {path} failed its integrity check (modified or corrupted); "
+                "restore the original or retrain it with `nas predictor train`")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {name: zf.read(name) for name in zf.namelist()}
+    except zipfile.BadZipFile as exc:
+        if zipfile.is_zipfile(path):
+            raise PredictorError(tampered) from None
+        raise PredictorError(f"{path} is not a predictor file ({exc}); "
+                             "write one with `nas predictor train`") from None
+    except Exception:  # zlib or CRC errors inside a member
+        raise PredictorError(tampered) from None
+    if "config.json" not in members or _CHECKSUM not in members:
+        raise PredictorError(f"{path} is not a predictor file (missing config.json or "
+                             f"{_CHECKSUM}); write one with `nas predictor train`")
+    if members[_CHECKSUM].decode(errors="replace").strip() != _digest(members):
+        raise PredictorError(tampered)
+    return members
+
+
+def _check_versions(config: dict, path) -> None:
+    if config.get("format") != FILE_FORMAT or config.get("format_version") != FORMAT_VERSION:
+        raise PredictorError(
+            f"{path} has format {config.get('format')!r} version "
+            f"{config.get('format_version')!r}; this platform reads {FILE_FORMAT} "
+            f"version {FORMAT_VERSION}"
+        )
+    written = str(config.get("platform_version", "?"))
+    if written.split(".")[:2] != nas.__version__.split(".")[:2] or \
+            config.get("encoding_version") != ENCODING_VERSION:
+        raise PredictorError(
+            f"{path} was written by grammar-nas {written} (encoding "
+            f"{config.get('encoding_version')}); this is {nas.__version__} (encoding "
+            f"{ENCODING_VERSION}): retrain it with `nas predictor train`"
+        )

@@ -1,0 +1,70 @@
+"""Train a predictor from an ONNX-Bench store (what ``nas predictor train`` runs).
+
+The regression target is chosen by ``target``:
+
+* ``score``: the validation score, oriented so that higher is better (``-val_score``
+  for lower-is-better metrics such as RMSE);
+* ``quantile``: the oriented score's percentile rank within its task (0..1], which makes
+  tasks with different metrics comparable;
+* ``auto``: ``score`` when the records cover one task, else ``quantile``.
+
+The choice is stored in the predictor file's metadata (``metadata_["target"]``) so that
+``nas predict`` can say what its numbers mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nas.errors import PredictorError
+from predictors.evaluate import load_records, load_views, scored
+from predictors.predictor import OnnxNetPredictor
+
+TARGETS = ("auto", "score", "quantile")
+
+
+def training_target(df: pd.DataFrame, target: str = "auto") -> tuple[np.ndarray, str]:
+    """The regression target of scored records (:func:`~predictors.evaluate.scored`)."""
+    if target not in TARGETS:
+        raise PredictorError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if target == "auto":
+        target = "score" if df["task"].nunique() <= 1 else "quantile"
+    if target == "score":
+        return df["target"].to_numpy(float), "score"
+    return df.groupby("task")["target"].rank(pct=True).to_numpy(float), "quantile"
+
+
+def train_from_store(
+    root: str | Path, *, grammars: list[str] | None = None, tasks: list[str] | None = None,
+    target: str = "auto", progress: Callable[[int, int], None] | None = None, **params,
+) -> OnnxNetPredictor:
+    """Fit an :class:`OnnxNetPredictor` (``params``) on the scored records of a store.
+
+    Raises:
+        StoreError: no store at ``root``.
+        PredictorError: fewer than 2 scored records after filtering.
+    """
+    df = scored(load_records(root))
+    if grammars:
+        df = df[df["grammar"].isin(grammars)]
+    if tasks:
+        df = df[df["task"].isin(tasks)]
+    df = df.reset_index(drop=True)
+    if len(df) < 2:
+        raise PredictorError(
+            f"the store at {root} has {len(df)} scored records with ONNX files"
+            + (" for the chosen --grammar/--task" if grammars or tasks else "")
+            + "; a predictor needs at least 2"
+        )
+    y, kind = training_target(df, target)
+    predictor = OnnxNetPredictor(**params).fit(load_views(df, root, progress), y)
+    predictor.metadata_ = {
+        "target": kind, "store": str(root), "n_records": len(df),
+        "grammars": sorted(df["grammar"].unique().tolist()),
+        "tasks": sorted(df["task"].unique().tolist()),
+    }
+    return predictor
