@@ -175,9 +175,7 @@ def _export_with_fallback(model, shape, exporter, opset, parity, batch_sizes, rt
 def _run_exporter(name: str, model: nn.Module, shape: tuple[int, ...], opset: int):
     """Call one torch exporter on a random example of batch ``_TRACE_BATCH``."""
     example = _random_input(model, shape, _TRACE_BATCH, seed=12345)
-    with torch.no_grad():
-        out = model(example)
-    outputs = _output_names(out)
+    outputs = _output_names(_forward(model, example))
     try:
         with _quiet():
             if name == "torchscript":
@@ -245,8 +243,7 @@ def _parity(proto, model, shape, batch_sizes, rtol, atol, seed, exporter) -> tup
     worst_abs = worst_rel = 0.0
     for batch in batch_sizes:
         x = _random_input(model, shape, batch, seed=seed + batch)
-        with torch.no_grad():
-            refs = [t.detach().cpu().numpy() for t in _flatten(model(x))]
+        refs = [t.detach().cpu().numpy() for t in _flatten(_forward(model, x))]
         try:
             outs = session.run(None, {INPUT_NAME: x.detach().cpu().numpy()})
         except Exception as exc:
@@ -312,6 +309,19 @@ def _random_input(model: nn.Module, shape, batch: int, seed: int) -> torch.Tenso
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((batch, *shape), generator=gen)
     return x.to(_device_of(model))
+
+
+def _forward(model: nn.Module, x: torch.Tensor):
+    """The model's output on ``x``; ExportError if the model itself fails (not the export)."""
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as exc:
+        shape = "x".join(str(d) for d in x.shape)
+        raise ExportError(
+            f"the model fails on an input of shape {shape} before export: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -174,9 +174,15 @@ def _parse_error_message(exc: UnexpectedInput, text: str, grammar: Grammar) -> s
     names = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
     expected = sorted({repr(grammar.literals.get(n, n)) for n in names})
     hint = f"; expected one of: {', '.join(expected[:10])}" if expected else ""
-    context = exc.get_context(text, span=40).rstrip("\n")
-    return (f"invalid architecture for grammar {grammar.name!r} at line {exc.line}, "
-            f"column {exc.column}{hint}\n{context}")
+    line, column = exc.line, exc.column
+    if line < 1:  # unexpected end of input: point just past the text
+        line, column = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+        context = f"{text}\n{' ' * (column - 1)}^"
+        hint = f"; the string ended early{hint}"
+    else:
+        context = exc.get_context(text, span=40).rstrip("\n")
+    return (f"invalid architecture for grammar {grammar.name!r} at line {line}, "
+            f"column {column}{hint}\n{context}")
 
 
 # --- loading ----------------------------------------------------------------------------

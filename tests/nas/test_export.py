@@ -282,3 +282,8 @@ def test_cli_export_builds_and_exports_an_architecture(tmp_path, capsys):
     assert run_app(["export", "not an architecture", "-o", str(tmp_path / "x.onnx")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_model_that_fails_in_torch_is_an_export_error():
+    with pytest.raises(ExportError, match="fails on an input of shape 2x5 before export"):
+        export_onnx(nn.Linear(4, 3), (5,))

@@ -1,0 +1,191 @@
+"""Sampling, parsing, mutation and crossover: laws that hold for every grammar."""
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.tasks.base import HeadSpec
+from nas.builder import build_model
+from nas.derive import Limits
+from nas.errors import ArchitectureError, SamplingError
+from nas.grammar import load_grammar
+from nas.space import Space, load_space
+
+CASES = {
+    "einspace": [(1, 8, 8), (3, 32, 32), (16, 8)],
+    "ffn": [(12,), (1, 8, 8)],
+    "kan": [(2,), (5,)],
+    "metamixer": [(1, 8, 8), (16, 8)],
+    "versatileffn": [(12,), (16, 8)],
+    "ptrnet": [(5, 1), (6, 2)],
+}
+PAIRS = [(g, s) for g, shapes in CASES.items() for s in shapes]
+
+
+def _head(grammar: str, shape) -> HeadSpec:
+    return HeadSpec("pointer", shape[0]) if grammar == "ptrnet" else HeadSpec("classification", 3)
+
+
+def _build_run_count(space, arch, shape, head):
+    typed = space.check(arch, shape, head, enforce_limits=True)
+    model = build_model(arch, space, shape, head)
+    x = torch.randn(2, *shape)
+    y = model(x)
+    expected = (2, head.n_outputs, head.n_outputs) if head.kind == "pointer" else (2, 3)
+    assert tuple(y.shape) == expected, str(arch)
+    y.float().pow(2).mean().backward()
+    assert sum(p.numel() for p in model.parameters()) == typed.params, str(arch)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def _samples(grammar, shape, n):
+    space = load_space(grammar)
+    head = _head(grammar, shape)
+    for i in range(n):
+        yield space, space.sample(shape, seed=i, head=head), head
+
+
+@pytest.mark.parametrize("grammar, shape", PAIRS)
+def test_samples_build_run_backward_and_count_params(grammar, shape):
+    for space, arch, head in _samples(grammar, shape, 25):
+        _build_run_count(space, arch, shape, head)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("grammar, shape", PAIRS)
+def test_thousand_samples_per_grammar_and_shape(grammar, shape):
+    for space, arch, head in _samples(grammar, shape, 1000):
+        _build_run_count(space, arch, shape, head)
+
+
+@pytest.mark.parametrize("grammar, shape", PAIRS)
+def test_samples_respect_the_limits(grammar, shape):
+    space = load_space(grammar)
+    lim = space.limits
+    for i in range(100):
+        typed = space.check(space.sample(shape, seed=i), shape)
+        assert typed.nodes <= lim.max_nodes and typed.depth <= lim.max_depth
+        assert typed.params <= lim.max_params and typed.macs <= lim.max_macs
+
+
+def test_tight_limits_are_enforced_while_sampling():
+    space = Space(load_grammar("einspace"), Limits(max_nodes=6, max_depth=3, max_params=5000))
+    for i in range(200):
+        typed = space.check(space.sample((1, 8, 8), seed=i), (1, 8, 8))
+        assert typed.nodes <= 6 and typed.depth <= 3 and typed.params <= 5000
+
+
+def test_an_impossible_request_raises_sampling_error():
+    space = load_space("ptrnet")
+    with pytest.raises(SamplingError, match="no valid architecture"):
+        space.sample((1, 8, 8), seed=0, head=HeadSpec("pointer", 1))
+
+
+def test_einspace_can_produce_pointer_scores():
+    space = load_space("einspace")
+    head = HeadSpec("pointer", 5)
+    arch = space.sample((5, 1), seed=0, head=head)
+    assert space.check(arch, (5, 1), head).output_shape == (5, 5)
+
+
+def test_p_computation_matches_the_grammar():
+    """Below the limits, M -> C is taken with probability 0.32 when C is valid."""
+    space = Space(load_grammar("einspace"), Limits(max_nodes=400, max_depth=40))
+    from nas.derive import Deriver
+    import random
+
+    picks = []
+    deriver = Deriver(space.grammar, space.limits, space._leaves, random.Random(0))
+    original = deriver._pick
+
+    def spy(rule, alts):
+        choice = original(rule, alts)
+        if rule == "module" and len(alts) == 4:
+            picks.append(choice)
+        return choice
+
+    deriver._pick = spy
+    for _ in range(150):
+        deriver.budget = type(deriver.budget)()
+        deriver.sample("start", (16,))
+    share = picks.count("computation") / len(picks)
+    assert len(picks) > 1000 and abs(share - 0.32) < 0.04
+
+
+# --- properties ------------------------------------------------------------------------
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+pairs = st.sampled_from(PAIRS)
+seeds = st.integers(min_value=0, max_value=10**6)
+
+
+@SETTINGS
+@given(pair=pairs, seed=seeds)
+def test_parse_of_str_is_identity(pair, seed):
+    grammar, shape = pair
+    space = load_space(grammar)
+    arch = space.sample(shape, seed=seed, head=_head(grammar, shape))
+    again = space.parse(str(arch))
+    assert again == arch and str(again) == str(arch) and again.id == arch.id
+
+
+@SETTINGS
+@given(pair=pairs, seed=seeds)
+def test_same_seed_same_architecture(pair, seed):
+    grammar, shape = pair
+    a = load_space(grammar).sample(shape, seed=seed)
+    b = Space(load_grammar(grammar)).sample(shape, seed=seed)  # a fresh space, cold caches
+    assert a == b and a.id == b.id
+
+
+@SETTINGS
+@given(pair=pairs, seed=seeds)
+def test_mutation_gives_a_different_valid_architecture(pair, seed):
+    grammar, shape = pair
+    space = load_space(grammar)
+    head = _head(grammar, shape)
+    parent = space.sample(shape, seed=seed, head=head)
+    child = space.mutate(parent, shape, seed=seed, head=head)
+    assert child != parent
+    space.check(child, shape, head, enforce_limits=True)
+    assert child == space.mutate(parent, shape, seed=seed, head=head)  # deterministic
+
+
+@SETTINGS
+@given(pair=pairs, seed=seeds)
+def test_crossover_gives_a_valid_architecture(pair, seed):
+    grammar, shape = pair
+    space = load_space(grammar)
+    head = _head(grammar, shape)
+    a = space.sample(shape, seed=seed, head=head)
+    b = space.sample(shape, seed=seed + 1, head=head)
+    child = space.crossover(a, b, shape, seed=seed, head=head)
+    space.check(child, shape, head, enforce_limits=True)
+
+
+def test_crossover_takes_a_subtree_of_the_other_parent():
+    space = load_space("einspace")
+    a = space.parse("sequential(routing(im2col(1,1,0), linear(32), col2im), relu)")
+    b = space.parse("sequential(routing(im2col(3,1,1), linear(32), col2im), gelu)")
+    children = {str(space.crossover(a, b, (1, 8, 8), seed=s)) for s in range(20)}
+    assert {"sequential(routing(im2col(1,1,0), linear(32), col2im), gelu)",
+            "sequential(routing(im2col(3,1,1), linear(32), col2im), relu)"} <= children
+    assert str(a) not in children
+
+
+@pytest.mark.parametrize("grammar", list(CASES))
+def test_references_parse_build_and_run(grammar):
+    space = load_space(grammar)
+    refs = space.references()
+    assert refs
+    for arch, shape in refs.values():
+        _build_run_count(space, arch, shape, _head(grammar, shape))
+
+
+def test_check_rejects_an_op_from_outside_the_grammar():
+    space = load_space("kan")
+    with pytest.raises(ArchitectureError):
+        space.parse("sequential(linear(16), kan(8, 5, 3, bspline))")
