@@ -102,7 +102,7 @@ def _read_index(root: Path) -> pd.DataFrame:
 
 def scored(df: pd.DataFrame) -> pd.DataFrame:
     """Records with a finite score and an ONNX file, with ``target`` = oriented score."""
-    df = df[np.isfinite(pd.to_numeric(df["val_score"], errors="coerce"))]
+    df = df[np.isfinite(_floats(df["val_score"]))]
     df = df[df["onnx_path"].notna() & (df["onnx_path"].astype(str) != "")].copy()
     sign = 1.0
     if "higher_is_better" in df.columns:
@@ -182,21 +182,26 @@ def baseline_scores(df: pd.DataFrame, views: list[GraphView],
     ``proxies`` is indexed by ``arch_id`` with one column per proxy (as
     :func:`proxy_table` returns); columns named ``proxy_<name>`` in ``df`` count too.
     """
-    out = {}
-    params = df["params"] if "params" in df.columns else None
-    out["params"] = (pd.to_numeric(params, errors="coerce").to_numpy(float)
-                     if params is not None else np.array([v.params for v in views], float))
-    macs = df["macs"] if "macs" in df.columns else None
-    out["macs"] = (pd.to_numeric(macs, errors="coerce").to_numpy(float)
-                   if macs is not None else np.array([graph_macs(v) for v in views], float))
+    out = {
+        "params": (_floats(df["params"]) if "params" in df.columns
+                   else np.array([v.params for v in views], float)),
+        "macs": (_floats(df["macs"]) if "macs" in df.columns
+                 else np.array([graph_macs(v) for v in views], float)),
+    }
     for col in df.columns:
         if col.startswith("proxy_"):
-            out[f"proxy:{col[6:]}"] = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+            out[f"proxy:{col[6:]}"] = _floats(df[col])
     if proxies is not None:
         aligned = proxies.reindex(df["arch_id"].to_numpy())
         for col in aligned.columns:
-            out[f"proxy:{col}"] = aligned[col].to_numpy(float)
+            out[f"proxy:{col}"] = _floats(aligned[col])
     return out
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A numeric column as float64 with NaN for missing (nullable Int64 included)."""
+    return pd.to_numeric(column, errors="coerce").astype("Float64").to_numpy(
+        dtype=np.float64, na_value=np.nan)
 
 
 def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,

@@ -36,19 +36,21 @@ FEATURE_NAMES = (
 ) + tuple(f"op_{op}" for op in COUNTED_OPS) + ("op_other",)
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", *_GATES})
 
 
 def graph_features(view: GraphView) -> np.ndarray:
     """A float64 vector with one entry per :data:`FEATURE_NAMES` (log1p of counts)."""
     nodes = list(_all_nodes(view))
     counts = Counter(n.op for n in nodes)
+    total_macs = sum(_node_macs(n) for n in nodes)
     edges, skips, fanout = _wiring(view)
     ops_index = {op: i for i, op in enumerate(COUNTED_OPS)}
     op_counts = np.zeros(len(COUNTED_OPS) + 1)
     for op, k in counts.items():
         op_counts[ops_index.get(op, len(COUNTED_OPS))] += k
     head = [
-        math.log1p(view.params), math.log1p(macs(view)), math.log1p(len(nodes)),
+        math.log1p(view.params), math.log1p(total_macs), math.log1p(len(nodes)),
         float(depth(view)), math.log1p(edges), math.log1p(skips),
         math.log1p(sum(1 for k in fanout.values() if k > 1)),
         float(max(fanout.values(), default=0)),
@@ -99,6 +101,8 @@ def _wiring(view: GraphView) -> tuple[int, int, Counter]:
 
 
 def _node_macs(n: OpNode) -> int:
+    if n.op not in _MAC_OPS:
+        return 0
     out = n.out_shapes[0] if n.out_shapes else None
     ins = [a.shape for a in n.inputs]
     if n.op in ("Conv", "ConvTranspose") and len(ins) > 1 and ins[1]:

@@ -88,9 +88,10 @@ def load_graph(model: onnx.ModelProto | str | Path) -> GraphView:
         PredictorError: the file cannot be read as ONNX, the model has no graph, a node
             uses a value that nothing defines, or the graph has a cycle.
     """
-    proto = _with_shapes(_in_order(_read_model(model)))
+    proto, nodes = _in_order(_read_model(model))
+    proto = _with_shapes(proto)  # adds value types only: the node list stays valid
     opsets = {("" if d.domain == "ai.onnx" else d.domain): d.version for d in proto.opset_import}
-    return _Converter(opsets).graph(proto.graph, {})
+    return _Converter(opsets).graph(proto.graph, {}, nodes)
 
 
 def _read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
@@ -113,17 +114,18 @@ def _read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     return proto
 
 
-def _in_order(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """The model with its top-level nodes in topological order (shape inference needs it)."""
+def _in_order(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[_Raw]]:
+    """The model with its top-level nodes in topological order (shape inference needs
+    it), and those nodes."""
     raws = [_Raw(n) for n in proto.graph.node]
     order = _topological(raws)
     if order is raws:
-        return proto
+        return proto, raws
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
     del copy.graph.node[:]
     copy.graph.node.extend(r.proto for r in order)
-    return copy
+    return copy, order
 
 
 def _with_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -149,7 +151,8 @@ class _Converter:
         self.count += 1
         return f"v{self.count - 1}"
 
-    def graph(self, g: onnx.GraphProto, outer: dict[str, Arg]) -> GraphView:
+    def graph(self, g: onnx.GraphProto, outer: dict[str, Arg],
+              nodes_in_order: list[_Raw] | None = None) -> GraphView:
         types = {v.name: v.type for v in (*g.input, *g.value_info, *g.output)}
         inits = {t.name: _param_arg(t) for t in g.initializer}
         inits.update({s.values.name: _sparse_arg(s) for s in g.sparse_initializer})
@@ -163,7 +166,8 @@ class _Converter:
             scope[vi.name] = Arg(self.new_name(), "value", shape)
             inputs.append((scope[vi.name].text, text))
         nodes, folded = [], []
-        for n in _topological([_Raw(n) for n in g.node]):
+        order = nodes_in_order or _topological([_Raw(n) for n in g.node])
+        for n in order:
             node = self.node(n, scope, inits, types)
             if isinstance(node, OpNode):
                 nodes.append(node)

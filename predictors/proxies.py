@@ -66,7 +66,7 @@ def synflow(model: torch.nn.Module, x: torch.Tensor, *, seed: int = 0) -> float:
                 p.abs_()
         ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64)
         net(ones).sum().backward()
-        return float(sum((p * p.grad).abs().sum() for p in net.parameters() if p.grad is not None))
+        return _saliency(net)
 
 
 def naswot(model: torch.nn.Module, x: torch.Tensor, *, seed: int = 0) -> float:
@@ -103,7 +103,7 @@ def snip(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: int 
          loss_fn: Loss | None = None) -> float:
     """SNIP saliency: sum |theta * dL/dtheta|."""
     net = _loss_backward(model, x, y, seed, loss_fn)
-    return float(sum((p * p.grad).abs().sum() for p in net.parameters() if p.grad is not None))
+    return _saliency(net)
 
 
 def jacov(model: torch.nn.Module, x: torch.Tensor, *, seed: int = 0) -> float:
@@ -182,6 +182,13 @@ class _seeded:
 
     def __exit__(self, *exc):
         return self._fork.__exit__(*exc)
+
+
+def _saliency(net: torch.nn.Module) -> float:
+    """sum |theta * grad| over the parameters that received a gradient."""
+    with torch.no_grad():
+        return float(sum((p * p.grad).abs().sum() for p in net.parameters()
+                         if p.grad is not None))
 
 
 def _code(out) -> torch.Tensor:

@@ -65,17 +65,27 @@ def _nets(shape, n_samples: int) -> list[tuple[str, nn.Module]]:
     return [("mlp", _mlp(shape)), ("cnn", _cnn(shape)), *_grammar_samples(shape, n_samples)]
 
 
-def _time_one(net: nn.Module, shape, exporter: str, repeats: int):
-    """(median ms over repeats, exporter actually used) or (None, error) if it cannot export."""
-    times, used = [], exporter
-    for _ in range(repeats):
-        start = time.perf_counter()
-        try:
-            used = export_onnx(net, shape, exporter=exporter).exporter
-        except NasError as exc:
-            return None, str(exc)[:80]
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times), used
+def _time_net(net: nn.Module, shape, repeats: dict[str, int]) -> dict[str, tuple]:
+    """exporter -> (median ms, exporter used) or (None, error) for one architecture.
+
+    Exporters take turns within each repeat, so load drifts on a shared machine hit
+    them alike.
+    """
+    times: dict[str, list[float]] = {e: [] for e in repeats}
+    used: dict[str, str] = dict.fromkeys(repeats, "")
+    for r in range(max(repeats.values())):
+        for exporter, n in repeats.items():
+            if r >= n or used[exporter].startswith("error"):
+                continue
+            start = time.perf_counter()
+            try:
+                used[exporter] = export_onnx(net, shape, exporter=exporter).exporter
+            except NasError as exc:
+                used[exporter] = f"error: {str(exc)[:80]}"
+                continue
+            times[exporter].append((time.perf_counter() - start) * 1000.0)
+    return {e: ((statistics.median(times[e]), used[e]) if not used[e].startswith("error")
+                else (None, used[e])) for e in repeats}
 
 
 def _group_row(size: str, exporter: str, results: dict, baseline) -> dict:
@@ -111,15 +121,10 @@ def run(quick: bool) -> list[dict]:
         export_onnx(warm, (1, 8, 8), exporter=exporter)  # imports/compiles: not timed
     rows = []
     for size, shape in SIZES.items():
-        nets = _nets(shape, n_samples)
-        medians = {}
+        per_net = {name: _time_net(net, shape, repeats) for name, net in _nets(shape, n_samples)}
+        by_exporter = {e: {name: r[e] for name, r in per_net.items()} for e in repeats}
+        dyn = [ms for ms, _ in by_exporter["dynamo"].values() if ms is not None]
         for exporter in ("dynamo", "torchscript", "auto"):
-            results = {name: _time_one(net, shape, exporter, repeats[exporter])
-                       for name, net in nets}
-            medians[exporter] = results
-            base = None
-            if exporter == "auto":
-                dyn = [ms for ms, _ in medians["dynamo"].values() if ms is not None]
-                base = statistics.median(dyn) if dyn else None
-            rows.append(_group_row(size, exporter, results, base))
+            base = statistics.median(dyn) if exporter == "auto" and dyn else None
+            rows.append(_group_row(size, exporter, by_exporter[exporter], base))
     return rows

@@ -100,9 +100,10 @@ def _ranking(store: Path, quick: bool) -> list[dict]:
     methods = ev.default_methods()
     if quick:
         methods = {k: v for k, v in methods.items() if k.endswith("+ridge")}
-    proxies, note = None, ""
+    proxies, note = None, "quick: zero-cost proxies skipped" if quick else ""
     try:
-        proxies = ev.proxy_table(df, ev.platform_builder())
+        if not quick:
+            proxies = ev.proxy_table(df, ev.platform_builder())
     except Exception as exc:  # proxies are optional: the table still has params and MACs
         note = f"zero-cost proxies skipped: {exc}"
     rows = []

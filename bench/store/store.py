@@ -63,9 +63,9 @@ class OnnxBenchStore:
     missing or foreign directory raises StoreError saying how to create a store.
     ``durable=False`` skips the fsyncs: writes stay atomic for readers and against killed
     writers, but the last records may be lost on a power cut (for benchmarks, scratch
-    stores, or filesystems where fsync is very slow). Any
-    number of processes (on any number of machines sharing the filesystem) may write at
-    once; see :mod:`bench.store.index` for why nothing is lost.
+    stores, or filesystems where fsync is very slow). Any number of processes (on any
+    number of machines sharing the filesystem) may write at once; see
+    :mod:`bench.store.index` for why nothing is lost.
     """
 
     def __init__(self, root: str | os.PathLike, create: bool = False,
@@ -129,7 +129,8 @@ class OnnxBenchStore:
         try:
             onnx.checker.check_model(model)
         except Exception as exc:
-            raise StoreError(f"model for {row['arch_id']} fails onnx.checker: {exc}") from exc
+            first = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+            raise StoreError(f"model for {row['arch_id']} fails onnx.checker: {first}") from exc
         meta = read_metadata(model)
         defaults = {
             "created_at": utc_now(),

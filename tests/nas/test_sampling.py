@@ -93,8 +93,9 @@ def test_einspace_can_produce_pointer_scores():
 def test_p_computation_matches_the_grammar():
     """Below the limits, M -> C is taken with probability 0.32 when C is valid."""
     space = Space(load_grammar("einspace"), Limits(max_nodes=400, max_depth=40))
-    from nas.derive import Deriver
     import random
+
+    from nas.derive import Deriver
 
     picks = []
     deriver = Deriver(space.grammar, space.limits, space._leaves, random.Random(0))

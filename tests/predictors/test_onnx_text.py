@@ -170,7 +170,8 @@ def test_nodes_out_of_order_are_sorted(graphs):
     reference = onnx_to_text(graphs.branchy())
 
     def ops(t: str) -> list[str]:
-        return sorted(line.split(" = ")[1].split("(")[0] for line in t.splitlines() if " = " in line)
+        lines = [line for line in t.splitlines() if " = " in line]
+        return sorted(line.split(" = ")[1].split("(")[0] for line in lines)
 
     assert ops(text) == ops(reference)
     assert len(parse_edges(text)) == len(parse_edges(reference))
