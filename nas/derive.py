@@ -103,6 +103,9 @@ class LeafTable:
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self.open_merges: dict[tuple, bool] = {}
         self.leaf_outputs: dict[tuple, dict] = {}
+        self.mergeable: dict[tuple, bool] = {}
+        self.fallbacks: dict[tuple, list] = {}
+        self._reach: dict[tuple, tuple[int, int]] = {}
 
     def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
         key = (rule.rule, x, ctx)
@@ -116,6 +119,14 @@ class LeafTable:
     def peaks(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[int, int]:
         """Largest params and MACs among the candidates (after :meth:`candidates`)."""
         return self._peaks[(rule.rule, x, ctx)]
+
+    def reach(self, alts: tuple[str, ...]) -> tuple[int, int]:
+        """Largest smallest-completion size and depth among ``alts``."""
+        found = self._reach.get(alts)
+        if found is None:
+            found = self._reach[alts] = (max(self.grammar.min_size[a] for a in alts),
+                                         max(self.grammar.min_depth[a] for a in alts))
+        return found
 
     def viable(self, choice: str, x: Any, ctx: Any) -> tuple[str, ...]:
         """Alternatives of a choice rule that can take ``x`` (leaf ops with no valid
@@ -186,8 +197,12 @@ class Deriver:
     def _allowed(self, rule: str, x: Any, ctx: Any, depth: int) -> list[str]:
         alts = self.leaves.viable(rule, x, ctx)
         room = self.limits.max_nodes - self.budget.nodes - self.budget.reserved
-        ok = [a for a in alts if self.g.min_size[a] <= room
-              and depth - 1 + self.g.min_depth[a] <= self.limits.max_depth]
+        widest, deepest = self.leaves.reach(alts)
+        if widest <= room and depth - 1 + deepest <= self.limits.max_depth:
+            ok = list(alts)  # the common case: every alternative fits
+        else:
+            ok = [a for a in alts if self.g.min_size[a] <= room
+                  and depth - 1 + self.g.min_depth[a] <= self.limits.max_depth]
         if self.budget.expansions > self.limits.max_expansions and ok:
             smallest = min(self.g.min_size[a] for a in ok)
             ok = [a for a in ok if self.g.min_size[a] == smallest]
@@ -292,13 +307,18 @@ class Deriver:
 
     def _take_mergeable(self, slot: str, part: Any, depth: int, merge_slot: str,
                         outs: list, k: int, later: str | None):
-        """Sample one branch, resampling it while no aggregation could merge it.
+        """Sample one branch such that the branching can still be merged.
 
-        The test pads the branches so far with copies of the first one: if no
-        aggregation accepts that, no later branch can make the merge valid.
+        A sampled subtree is kept when its output keeps the merge possible (see
+        :meth:`_keeps_merge_open`); otherwise, or when even a shape-keeping branch could
+        not merge, the branch is a single leaf op chosen among those that fit.
         """
         self.budget.reserved -= self.g.min_size[slot]
-        for _ in range(self.limits.branch_retries):
+        # Random subtrees mostly keep their input's shape, so they only merge when a
+        # shape-keeping branch would; otherwise go straight to one op that fits.
+        keeping = tuple(outs) + (part,) * (k - len(outs))
+        tries = self.limits.branch_retries if self._mergeable(merge_slot, keeping) else 0
+        for _ in range(tries):
             snap = self.budget.snapshot()
             result = self.sample(slot, part, None, depth + 1)
             if result is None:
@@ -309,8 +329,13 @@ class Deriver:
         return self._mergeable_leaf(slot, part, merge_slot, outs, k, later)
 
     def _mergeable(self, merge_slot: str, outs: tuple) -> bool:
-        return any(self.leaves.candidates(rule, outs, None)
-                   for rule in self.g.derivable_rules[merge_slot])
+        key = (merge_slot, outs)
+        found = self.leaves.mergeable.get(key)
+        if found is None:
+            found = self.leaves.mergeable[key] = any(
+                self.leaves.candidates(rule, outs, None)
+                for rule in self.g.derivable_rules[merge_slot])
+        return found
 
     def _keeps_merge_open(self, later: str | None, part: Any, merge_slot: str, outs: list,
                           new: Any, k: int) -> bool:
@@ -358,13 +383,18 @@ class Deriver:
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
         """Last resort for a branch: one leaf op that keeps the merge possible."""
-        by_output = self._leaf_outputs(slot, part)  # many ops share an output shape
-        options = [(op, c) for out, group in by_output.items()
-                   if self._keeps_merge_open(later, part, merge_slot, outs, out, k)
-                   for op, c in group]
+        key = (slot, part, merge_slot, tuple(outs), k, later)
+        options = self.leaves.fallbacks.get(key)
+        if options is None:
+            by_output = self._leaf_outputs(slot, part)  # many ops share an output shape
+            options = self.leaves.fallbacks[key] = [
+                (op, c) for out, group in by_output.items()
+                if self._keeps_merge_open(later, part, merge_slot, outs, out, k)
+                for op, c in group]
         params_left, macs_left = self._left()
-        options = [(op, c) for op, c in options
-                   if c.params <= params_left and c.macs <= macs_left]
+        if any(c.params > params_left or c.macs > macs_left for _, c in options):
+            options = [(op, c) for op, c in options
+                       if c.params <= params_left and c.macs <= macs_left]
         if not options:
             return None
         op, choice = self.rng.choice(options)

@@ -1,0 +1,129 @@
+"""The protocol that keeps a shared study exact: one evaluation per architecture, and
+never more evaluations than the budget, whatever the number of workers.
+
+Both rules use the same pattern on the shared storage: **write, then read**. A worker
+first creates its trial (RUNNING), then reads the whole study:
+
+* **Budget.** The trial may go on only if fewer than ``budget`` trials *numbered below
+  it* count against the budget (evaluated or running). Trial numbers follow creation
+  order in every Optuna storage, and a trial created earlier is visible to a read made
+  after one's own creation, so of any ``budget + 1`` trials the last-numbered one always
+  sees the others and steps back. A trial that steps back is *discarded* (FAIL with
+  ``nas:discarded``; it spent nothing). A cheap check before creating a trial makes
+  this a rare race at the very end of the budget.
+* **Dedupe.** The worker writes the proposed ``arch_id`` to its trial, then reads the
+  study; if any *other* evaluated or running trial holds the same id, it backs off and
+  proposes again, in the same trial (after a short random pause, so two workers that
+  back off from each other do not meet again in lockstep). For two trials that both
+  keep an id, the one whose final write came second would have read the other's claim:
+  so no architecture is evaluated twice. (Both may back off; that only costs a
+  re-proposal.)
+
+Re-queued architectures (of stale or interrupted trials) are proposed before anything
+new, then the grammar's references (``--seed-references``), then the strategy's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+
+from nas.architecture import Architecture
+from nas.errors import SamplingError
+from nas.search.history import History
+from nas.search.strategies import Proposal, Strategy
+
+#: rounds of propose-write-read before a worker gives a trial up
+MAX_CLAIM_ROUNDS = 20
+#: proposals tried per round before concluding that nothing new is left
+MAX_FRESH_TRIES = 50
+
+
+class NothingToPropose(SamplingError):
+    """No architecture that is not evaluated or claimed could be found."""
+
+
+def proposal_rng(seed: int, number: int, attempt: int) -> random.Random:
+    """The generator for proposal ``attempt`` of trial ``number``: the same study
+    history and seed give the same proposals, whichever worker makes them."""
+    return random.Random(f"nas-search/{seed}/{number}/{attempt}")
+
+
+def has_room(history: History, budget: int) -> bool:
+    """Whether a new trial could fit in the budget (the check before creating one)."""
+    return history.consuming < budget
+
+
+def within_budget(history: History, number: int, budget: int) -> bool:
+    """Whether trial ``number`` (already created) is inside the budget."""
+    return history.consuming_before(number) < budget
+
+
+class Proposer:
+    """Chooses what a trial evaluates: re-queued, then references, then the strategy.
+
+    Args:
+        strategy: proposes new architectures from the history.
+        references: ``(name, arch)`` pairs to evaluate first (``--seed-references``).
+        seed: the search seed (see :func:`proposal_rng`).
+    """
+
+    def __init__(self, strategy: Strategy, references: Sequence[tuple[str, Architecture]] = (),
+                 seed: int = 0):
+        self.strategy, self.references, self.seed = strategy, list(references), seed
+
+    def propose(self, history: History, trial_id: int, number: int, attempt: int) -> Proposal:
+        """The next architecture for trial ``trial_id``; raises NothingToPropose."""
+        rng = proposal_rng(self.seed, number, attempt)
+        queue = history.requeued(exclude_trial_id=trial_id)
+        if queue:
+            record = queue[0] if attempt == 0 else rng.choice(queue)
+            arch = self.strategy.space.parse(record.arch)
+            return Proposal(arch, "requeue", (record.arch_id,))
+        taken = history.claimed_ids(exclude_trial_id=trial_id)
+        for name, arch in self.references:
+            if arch.id not in taken:
+                return Proposal(arch, f"reference:{name}")
+        for _ in range(MAX_FRESH_TRIES):
+            proposal = self.strategy.propose(history, rng)
+            if proposal.arch.id not in taken:
+                return proposal
+        raise NothingToPropose(
+            f"{MAX_FRESH_TRIES} proposals in a row were already evaluated or claimed "
+            f"({len(taken)} architectures so far): the space looks exhausted for this task")
+
+
+def claim(study, history: History, trial_id: int, number: int, proposer: Proposer,
+          pause_s: float = 0.2) -> tuple[Proposal, History]:
+    """Claim an architecture for trial ``trial_id``; see the module docstring.
+
+    Returns the proposal and the history read after the winning claim.
+    Raises NothingToPropose when no round succeeds.
+    """
+    for attempt in range(MAX_CLAIM_ROUNDS):
+        proposal = proposer.propose(history, trial_id, number, attempt)
+        arch = proposal.arch
+        study.set_user_attrs(trial_id, {"arch": str(arch), "arch_id": arch.id})
+        history = study.history()
+        if not history.rivals(trial_id, arch.id):
+            return proposal, history
+        time.sleep(random.uniform(0, pause_s * (attempt + 1)))  # break lockstep
+    raise NothingToPropose(f"trial {number} lost the claim {MAX_CLAIM_ROUNDS} times in a "
+                           "row to other workers")
+
+
+def matching_references(space, input_shape, head) -> list[tuple[str, Architecture]]:
+    """The grammar's references whose input shape is the task's and that fit its head."""
+    from nas.errors import ArchitectureError
+
+    found = []
+    for name, (arch, shape) in space.references().items():
+        if tuple(shape) != tuple(input_shape):
+            continue
+        try:
+            space.check(arch, input_shape, head)
+        except ArchitectureError:
+            continue
+        found.append((name, arch))
+    return found

@@ -1,0 +1,116 @@
+"""Evaluate one architecture: tune and train it, then export it to the ONNX-Bench store.
+
+The result is the set of trial user_attrs of docs/SCHEMA.md ("Outer search study"). A
+training failure (every inner trial failed: NaN loss, timeout, out of memory) is an
+outcome, not an error: it carries ``fail_reason`` and the search goes on. A failure to
+export or store the trained model never loses the evaluation: the trial still completes
+and carries ``store_error``.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import dataclass, field
+
+from nas.architecture import Architecture
+from nas.errors import ArchitectureError, NasError, TrainingError
+
+
+@dataclass
+class Outcome:
+    """What one evaluation produced: ``value`` (None when it failed) and user_attrs."""
+
+    value: float | None
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.value is None
+
+
+def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
+    """Tune, train and export ``arch`` with the search context ``ctx``.
+
+    ``ctx`` is a :class:`nas.search.worker.SearchContext` (config, space, task, store).
+    Returns an :class:`Outcome`; raises only on interruption (KeyboardInterrupt).
+    """
+    from bench.training import Budget
+    from bench.tuning import tune_architecture
+
+    cfg, task = ctx.config, ctx.task
+    attrs = _base_attrs(ctx, arch)
+    try:
+        info = ctx.space.check(arch, task.input_shape, task.head)
+    except ArchitectureError as exc:
+        return Outcome(None, {**attrs, "fail_reason": f"architecture does not fit: {exc}"})
+    attrs.update(params=int(info.params), macs=int(info.macs))
+    models = []
+
+    def build():
+        from nas.builder import build_model
+
+        models.append(build_model(arch, ctx.space, task.input_shape, task.head))
+        return models[-1]
+
+    try:
+        tuned = tune_architecture(
+            build, task, n_trials=cfg.tune_trials, seed=cfg.seed, device=cfg.device,
+            budget=Budget(max_epochs=cfg.epochs, max_seconds=cfg.trial_seconds))
+    except TrainingError as exc:
+        return Outcome(None, {**attrs, "fail_reason": f"training failed: {exc}"})
+    except (NasError, RuntimeError, ValueError, MemoryError) as exc:
+        return Outcome(None, {**attrs, "fail_reason": f"{type(exc).__name__}: {exc}"})
+    if not math.isfinite(tuned.best_val):
+        return Outcome(None, {**attrs, "fail_reason": f"non-finite score {tuned.best_val}"})
+    attrs.update(
+        val_score=float(tuned.best_val), test_score=float(tuned.test_score),
+        hparams=tuned.best_hparams, train_seconds=round(tuned.seconds, 3),
+        epochs=int(tuned.epochs), inner_trials=tuned.n_trials,
+        inner_failed=tuned.n_failed, inner_pruned=tuned.n_pruned)
+    model = models[_best_index(tuned)]
+    models.clear()
+    if ctx.store is not None:
+        attrs.update(_export(ctx, arch, model, attrs, trial_number))
+    del model
+    gc.collect()
+    return Outcome(float(tuned.best_val), attrs)
+
+
+def _base_attrs(ctx, arch: Architecture) -> dict:
+    cfg, task = ctx.config, ctx.task
+    return {"arch": str(arch), "arch_id": arch.id, "grammar": ctx.space.name,
+            "grammar_hash": ctx.space.hash, "task": task.name, "metric": task.metric,
+            "strategy": cfg.strategy, "seed": cfg.seed}
+
+
+def _best_index(tuned) -> int:
+    """Position (in build order) of the inner trial ``tune_architecture`` picked: the
+    completed trial with the best validation score, the earliest on ties."""
+    for i, record in enumerate(tuned.trials):
+        if (record["state"] == "COMPLETE" and record["val_score"] == tuned.best_val
+                and record["test_score"] == tuned.test_score):
+            return i
+    raise AssertionError("tune_architecture's best trial is not among its trials")
+
+
+def _export(ctx, arch: Architecture, model, attrs: dict, trial_number: int) -> dict:
+    """Export the trained ``model`` and add it to the store; problems go to store_error."""
+    from nas.export import export_onnx
+
+    keys = ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric", "val_score",
+            "test_score", "params", "macs", "train_seconds", "epochs", "hparams", "seed",
+            "strategy")
+    record = {k: attrs[k] for k in keys if attrs.get(k) is not None}
+    record.update(study=ctx.study_name, trial_number=trial_number)
+    try:
+        proto = export_onnx(model.cpu(), ctx.task.input_shape).model
+        stored = ctx.store.add(proto, record, latency=True)
+    except Exception as exc:  # export and store failures must not lose the evaluation
+        return {"store_error": f"{type(exc).__name__}: {_first_line(exc)}"}
+    return {"onnx_path": stored["onnx_path"]}
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

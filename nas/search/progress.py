@@ -1,0 +1,130 @@
+"""Progress of a search as it runs: a rich bar on a terminal, plain lines elsewhere.
+
+The view is fed the study's :class:`~nas.search.history.History` (by the in-process
+worker after each step, or by the parent polling the storage while worker processes
+run), so it shows every worker's progress, including those on other machines.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from typing import TextIO
+
+from nas.search.history import History, TrialRecord
+
+
+def eta_seconds(history: History, budget: int) -> float | None:
+    """Seconds left: remaining evaluations x recent mean duration / parallel workers."""
+    done = [r for r in history.evaluated if r.started and r.finished]
+    remaining = budget - len(history.evaluated)
+    if remaining <= 0:
+        return 0.0
+    if not done:
+        return None
+    mean = statistics.fmean(r.finished - r.started for r in done[-10:])
+    return remaining * mean / max(1, len(history.running))
+
+
+def duration(seconds: float | None) -> str:
+    """``1h02m``, ``3m05s``, ``12s``; ``?`` when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class SearchProgress:
+    """Shows evaluations done / budget, best so far and ETA.
+
+    Args:
+        budget: the study's budget.
+        metric: the task's metric name (for labels).
+        mode: ``rich`` (live bar), ``plain`` (one line per finished evaluation) or
+            ``quiet``.
+        stream: where plain lines go.
+    """
+
+    def __init__(self, budget: int, metric: str = "score", mode: str = "plain",
+                 stream: TextIO | None = None):
+        self.budget, self.metric, self.mode = budget, metric, mode
+        self.stream = stream or sys.stdout
+        self._seen: set[int] | None = None
+        self._bar = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> SearchProgress:
+        if self.mode == "rich":
+            self._start_bar()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start_bar(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]search[/]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[running]}"),
+            TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"), transient=False)
+        self._bar.start()
+        self._task = self._bar.add_task("search", total=self.budget, best="-", running="",
+                                        eta="?")
+
+    def update(self, history: History) -> None:
+        """Show the state of ``history`` (new finished trials are printed once)."""
+        finished = [r for r in history.records if r.evaluated]
+        if self._seen is None:  # first call: what was there before this session
+            self._seen = {r.number for r in finished}
+            if finished:
+                self.note(f"resuming: {len(finished)}/{self.budget} evaluations done")
+        new = [r for r in finished if r.number not in self._seen]
+        self._seen.update(r.number for r in new)
+        best = history.best()
+        eta = duration(eta_seconds(history, self.budget))
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(len(finished), self.budget),
+                             best=_score(best.score if best else None), eta=eta,
+                             running=f"{len(history.running)} running")
+        for record in new:
+            self.note(self._finished_line(record, len(finished), best, eta))
+
+    def note(self, text: str) -> None:
+        """A free-form line (reaped trials, waiting, stop reason)."""
+        if self._bar is not None:
+            self._bar.console.print(text, highlight=False, markup=False)
+        elif self.mode == "plain":
+            self._line(text)
+
+    def _finished_line(self, record: TrialRecord, done: int, best, eta: str) -> str:
+        head = f"[{done}/{self.budget}] trial {record.number} {record.arch_id or '?'}"
+        if record.state == "COMPLETE":
+            what = f"{self.metric} {_score(record.value)}"
+        else:
+            what = f"failed: {record.fail_reason or 'unknown reason'}"
+        best_text = _score(best.score) if best else "-"
+        return f"{head} {what} (best {best_text}, eta {eta})"
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

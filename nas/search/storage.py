@@ -1,0 +1,203 @@
+"""Opening the outer study's Optuna storage, with clear errors and retries.
+
+``--storage`` takes what Optuna takes:
+
+* a journal file path (the default, ``<run>/study.journal``; any path not ending in
+  ``.db``/``.sqlite``/``.sqlite3``),
+* an SQLite file path (``.db``, ``.sqlite``, ``.sqlite3``) or ``sqlite:///path``,
+* a database URL: ``postgresql://user@host/db`` (or any SQLAlchemy URL Optuna's
+  ``RDBStorage`` accepts, e.g. ``mysql+pymysql://...``).
+
+Transient failures (a database that is restarting, a connection refused, a locked
+SQLite file) are retried with exponential backoff; anything else, or a failure that
+outlasts the retries, becomes one :class:`~nas.errors.StorageError` line that names the
+storage (password masked) and what to do next.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from nas.errors import StorageError
+
+T = TypeVar("T")
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+#: backoff delays (s) between attempts of a transient failure: about 30 s in all
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+#: error text that marks a failure as not worth retrying
+_PERMANENT = ("authentication failed", "password", "does not exist", "no such table",
+              "permission denied", "role ", "unknown database", "access denied")
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (messages must not leak it)."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def without_password(url: str) -> str:
+    """``url`` with the password removed (for files; the driver then reads PGPASSWORD,
+    ~/.pgpass or the like)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", url)
+
+
+def storage_url(spec: str) -> str:
+    """Normalise ``spec``: SQLite file paths become ``sqlite:///<absolute path>``;
+    URLs and journal paths are returned as given."""
+    if "://" in spec:
+        return spec
+    path = Path(spec)
+    if path.suffix.lower() in SQLITE_SUFFIXES:
+        return f"sqlite:///{path.resolve()}"
+    return spec
+
+
+def storage_kind(spec: str) -> str:
+    """``journal``, ``sqlite`` or ``rdb`` (any other database URL)."""
+    url = storage_url(spec)
+    if "://" not in url:
+        return "journal"
+    return "sqlite" if url.startswith("sqlite:") else "rdb"
+
+
+def open_storage(spec: str, *, create: bool = True, retry_delays=RETRY_DELAYS):
+    """An Optuna storage object for ``spec`` (see the module docstring).
+
+    Args:
+        spec: storage URL or file path.
+        create: make a missing journal/SQLite file (and its folder); when False a
+            missing file is an error (readers such as ``nas status`` must not create one).
+        retry_delays: backoff delays for transient connection failures.
+
+    Raises:
+        StorageError: malformed URL, unknown scheme, missing driver, missing file (with
+            ``create=False``), or a database that stays unreachable.
+    """
+    url = storage_url(spec)
+    if "://" not in url:
+        return _journal(Path(url), create)
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in RDB_SCHEMES:
+        raise StorageError(f"storage {redact(url)!r} has an unknown scheme {scheme!r}: use a "
+                           "journal file path, sqlite:///file.db or postgresql://user@host/db")
+    if scheme == "sqlite":
+        _sqlite_file(url, create)
+    return with_retry(lambda: _rdb(url), f"connect to {redact(url)}", retry_delays)
+
+
+def _journal(path: Path, create: bool):
+    import optuna
+
+    if path.is_dir():
+        raise StorageError(f"storage {str(path)!r} is a directory: name a journal file "
+                           "(e.g. runs/x/study.journal) or pass a database URL")
+    if not path.exists():
+        if not create:
+            raise StorageError(f"journal file {str(path)!r} does not exist: check the path, "
+                               "or run `nas search` to create the study")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the folder of {str(path)!r}: {exc}") from exc
+    try:
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    except OSError as exc:
+        raise StorageError(f"cannot open journal file {str(path)!r}: {exc}") from exc
+    except Exception as exc:  # a corrupt journal raises from Optuna's replay
+        raise StorageError(f"journal file {str(path)!r} cannot be read ({_first_line(exc)}): "
+                           "it is not an Optuna journal or it is damaged") from exc
+
+
+def _sqlite_file(url: str, create: bool) -> None:
+    raw = url.split(":///", 1)[1] if ":///" in url else ""
+    if not raw or raw.startswith(":memory:"):
+        raise StorageError(f"storage {url!r} names no SQLite file: workers must share a file, "
+                           "e.g. sqlite:///runs/x/study.db")
+    path = Path(raw)
+    if not path.exists():
+        if not create:
+            raise StorageError(f"SQLite file {raw!r} does not exist: check the path")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the folder of {raw!r}: {exc}") from exc
+
+
+def _rdb(url: str):
+    import optuna
+
+    kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("sqlite:"):
+        # wait for a locked database instead of failing at once (many workers, one file)
+        kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except ImportError as exc:
+        raise StorageError(f"the database driver for {redact(url)!r} is not installed "
+                           f"({_first_line(exc)}): pip install it (psycopg2-binary for "
+                           "PostgreSQL)") from exc
+    except (ValueError, TypeError) as exc:
+        raise StorageError(f"storage URL {redact(url)!r} is malformed ({_first_line(exc)}): "
+                           "expected e.g. postgresql://user@host:5432/dbname") from exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a storage failure worth retrying (connection lost or refused,
+    database locked or busy) rather than a permanent one (bad credentials, bad data)."""
+    try:
+        from sqlalchemy import exc as sa_exc
+    except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
+        return False
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, sa_exc.OperationalError | sa_exc.InterfaceError):
+            text = str(seen).lower()
+            return not any(word in text for word in _PERMANENT)
+        if isinstance(seen, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def with_retry(fn: Callable[[], T], what: str, delays=RETRY_DELAYS) -> T:
+    """Call ``fn``; retry transient storage failures after each of ``delays`` seconds.
+
+    Raises:
+        StorageError: a permanent failure, or a transient one that outlasted the retries.
+    """
+    from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+
+    passthrough = (StorageError, UpdateFinishedTrialError, DuplicatedStudyError, KeyError)
+    for attempt in range(len(delays) + 1):
+        try:
+            return fn()
+        except passthrough:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise StorageError(f"cannot {what}: {_root_message(exc)}") from exc
+            if attempt == len(delays):
+                raise StorageError(
+                    f"cannot {what} after {attempt + 1} attempts over "
+                    f"{sum(delays):.0f} s: {_root_message(exc)}. Check that the database "
+                    "is running and reachable") from exc
+            time.sleep(delays[attempt])
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _root_message(exc: BaseException) -> str:
+    """The innermost cause's first line (a driver's message says more than Optuna's)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,112 @@
+"""Search strategies: propose the next architecture from the study's history.
+
+A strategy is stateless: :meth:`Strategy.propose` reads the :class:`History` (every
+worker's trials) and a seeded ``random.Random``, so any number of workers can share
+one study. What a strategy does *not* decide: re-running re-queued architectures,
+seeding with the grammar's references, and avoiding architectures already claimed;
+the worker does those for every strategy (:mod:`nas.search.claims`).
+
+* ``random``: a fresh sample from the grammar.
+* ``evolution``: regularized evolution (Real et al. 2019, as in einspace): the first
+  ``population`` proposals are random; afterwards the population is the ``population``
+  most recently *completed* architectures (older ones age out), a tournament of
+  ``tournament`` of them picks the fittest as parent, and the child is a mutation of it
+  (resample one subtree) or, with probability ``crossover_rate``, a crossover with the
+  winner of a second tournament.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from bench.tasks.base import HeadSpec
+from nas.architecture import Architecture
+from nas.search.history import History, TrialRecord
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An architecture to evaluate and how it came about (``random``, ``mutation``,
+    ``crossover``, ``reference:<name>``, ``requeue``)."""
+
+    arch: Architecture
+    origin: str
+    parents: tuple[str, ...] = ()
+
+
+class Strategy(ABC):
+    """Proposes architectures of ``space`` for inputs ``input_shape`` with ``head``."""
+
+    name: str = ""
+
+    def __init__(self, space, input_shape: tuple[int, ...], head: HeadSpec | None):
+        self.space, self.input_shape, self.head = space, tuple(input_shape), head
+
+    @abstractmethod
+    def propose(self, history: History, rng: random.Random) -> Proposal:
+        """A new architecture, from ``history`` and ``rng`` only."""
+
+    def sample(self, rng: random.Random) -> Proposal:
+        """A fresh random architecture of the space."""
+        return Proposal(self.space.sample(self.input_shape, rng, self.head), "random")
+
+
+class RandomStrategy(Strategy):
+    """Random search: every proposal is a fresh sample of the grammar."""
+
+    name = "random"
+
+    def propose(self, history: History, rng: random.Random) -> Proposal:
+        return self.sample(rng)
+
+
+class EvolutionStrategy(Strategy):
+    """Regularized (ageing) evolution; see the module docstring."""
+
+    name = "evolution"
+
+    def __init__(self, space, input_shape, head, *, population: int = 100,
+                 tournament: int = 10, crossover_rate: float = 0.0):
+        super().__init__(space, input_shape, head)
+        self.population, self.tournament = population, min(tournament, population)
+        self.crossover_rate = crossover_rate
+        self._parsed: dict[str, Architecture] = {}
+
+    def propose(self, history: History, rng: random.Random) -> Proposal:
+        started = sum(1 for r in history.records if r.arch_id and r.consuming)
+        alive = [r for r in history.records if r.score is not None and r.arch]
+        if started < self.population or len(alive) < 2:
+            return self.sample(rng)
+        population = alive[-self.population:]  # ageing: the oldest die first
+        parent = self._tournament(population, history.maximize, rng)
+        if rng.random() < self.crossover_rate:
+            other = self._tournament([r for r in population if r is not parent],
+                                     history.maximize, rng)
+            child = self.space.crossover(self._arch(parent), self._arch(other),
+                                         self.input_shape, rng, self.head)
+            return Proposal(child, "crossover", (parent.arch_id, other.arch_id))
+        child = self.space.mutate(self._arch(parent), self.input_shape, rng, self.head)
+        return Proposal(child, "mutation", (parent.arch_id,))
+
+    def _tournament(self, population: list[TrialRecord], maximize: bool,
+                    rng: random.Random) -> TrialRecord:
+        """The fittest of ``tournament`` members drawn without replacement."""
+        contestants = rng.sample(population, min(self.tournament, len(population)))
+        sign = 1.0 if maximize else -1.0
+        return max(contestants, key=lambda r: (sign * r.score, -r.number))
+
+    def _arch(self, record: TrialRecord) -> Architecture:
+        if record.arch not in self._parsed:
+            self._parsed[record.arch] = self.space.parse(record.arch)
+        return self._parsed[record.arch]
+
+
+def make_strategy(config, space, task) -> Strategy:
+    """The strategy ``config.strategy`` for ``task``'s input shape and head."""
+    if config.strategy == "random":
+        return RandomStrategy(space, task.input_shape, task.head)
+    population, tournament = config.evolution_sizes()
+    return EvolutionStrategy(space, task.input_shape, task.head, population=population,
+                             tournament=tournament, crossover_rate=config.crossover_rate)

@@ -1,0 +1,161 @@
+"""The outer search study: the storage operations the search protocol is built from.
+
+:class:`SearchStudy` wraps one Optuna storage and study id. Each method is one storage
+call (or a few), retried on transient failures and run as a critical section (a
+SIGINT/SIGTERM waits until it has finished, see :mod:`nas.search.signals`). Trials are
+driven through Optuna's storage API (create, set attributes, set state) rather than
+``Study.ask``/``tell``, because workers also act on each other's trials (failing stale
+ones), which ``tell`` is not meant for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nas.errors import StorageError
+from nas.search.history import History, TrialRecord, from_frozen
+from nas.search.signals import critical
+from nas.search.storage import open_storage, redact, with_retry
+
+
+@dataclass
+class SearchStudy:
+    """An open outer study: ``storage`` (an Optuna storage), ``study_id``, ``name``."""
+
+    storage: object
+    study_id: int
+    name: str
+    maximize: bool
+    label: str
+
+    # --- opening --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, spec: str, name: str, *, direction: str | None = None,
+             identity: dict | None = None, create: bool = True) -> SearchStudy:
+        """Open study ``name`` in storage ``spec``; create it when ``create`` (with
+        ``direction``, ``maximize`` or ``minimize``).
+
+        ``identity`` (e.g. grammar, grammar hash, task) is stored as study user_attrs on
+        creation and must match on every later open: a study belongs to one search.
+
+        Raises:
+            StorageError: the storage cannot be opened, the study is missing (``create``
+                False), or it belongs to another search (direction or identity differ).
+        """
+        storage = open_storage(spec, create=create)
+        label = redact(spec)
+        study_id = _study_id(storage, name, direction if create else None, label)
+        study = cls(storage, study_id, name, True, label)
+        directions = study._call(lambda: storage.get_study_directions(study_id), "read study")
+        study.maximize = directions[0].name == "MAXIMIZE"
+        if direction is not None and directions[0].name.lower() != direction:
+            raise StorageError(f"study {name!r} in {label} maximises/minimises the other way "
+                               f"({directions[0].name.lower()}): it belongs to another task; "
+                               "pick another --study")
+        if identity:
+            study._check_identity(identity)
+        return study
+
+    def _check_identity(self, identity: dict) -> None:
+        attrs = self.user_attrs()
+        for key, value in identity.items():
+            if key not in attrs:
+                self.set_study_attr(key, value)
+            elif attrs[key] != value:
+                raise StorageError(
+                    f"study {self.name!r} in {self.label} was created with {key} "
+                    f"{attrs[key]!r}, not {value!r}: resume it with the same grammar and "
+                    "task, or pick another --study")
+
+    # --- reading --------------------------------------------------------------------
+
+    def _call(self, fn, what: str):
+        with critical():
+            return with_retry(fn, f"{what} of study {self.name!r} in {self.label}")
+
+    def history(self) -> History:
+        """Every trial of the study, as records."""
+        trials = self._call(lambda: self.storage.get_all_trials(self.study_id, deepcopy=False),
+                            "read the trials")
+        return History.of([from_frozen(t) for t in trials], self.maximize)
+
+    def record(self, trial_id: int) -> TrialRecord:
+        """One trial, read afresh."""
+        return from_frozen(self._call(lambda: self.storage.get_trial(trial_id), "read a trial"))
+
+    def user_attrs(self) -> dict:
+        return dict(self._call(lambda: self.storage.get_study_user_attrs(self.study_id),
+                               "read study attributes"))
+
+    def set_study_attr(self, key: str, value) -> None:
+        self._call(lambda: self.storage.set_study_user_attr(self.study_id, key, value),
+                   "write a study attribute")
+
+    # --- writing --------------------------------------------------------------------
+
+    def create_trial(self) -> tuple[int, int]:
+        """A new RUNNING trial: ``(trial_id, number)``."""
+        trial_id = self._call(lambda: self.storage.create_new_trial(self.study_id),
+                              "create a trial")
+        number = self._call(lambda: self.storage.get_trial_number_from_id(trial_id),
+                            "read a trial number")
+        return trial_id, number
+
+    def set_user_attrs(self, trial_id: int, attrs: dict) -> None:
+        """Write ``attrs`` (None values skipped) to a running trial's user_attrs, in order."""
+        for key, value in attrs.items():
+            if value is not None:
+                self._call(lambda k=key, v=value: self.storage.set_trial_user_attr(
+                    trial_id, k, v), "write a trial attribute")
+
+    def set_system_attrs(self, trial_id: int, attrs: dict) -> None:
+        """Write protocol attributes (``nas:*``) to a running trial."""
+        for key, value in attrs.items():
+            self._call(lambda k=key, v=value: self.storage.set_trial_system_attr(
+                trial_id, k, v), "write a trial attribute")
+
+    def finish(self, trial_id: int, state: str, value: float | None = None) -> bool:
+        """Move a running trial to ``state`` (``COMPLETE`` with ``value``, or ``FAIL``).
+
+        The transition is atomic in every Optuna storage: when two workers race to
+        finish one trial, one wins. Returns False when the trial was already finished
+        by someone else (e.g. failed as stale), True otherwise.
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        values = [value] if value is not None else None
+        try:
+            self._call(lambda: self.storage.set_trial_state_values(
+                trial_id, TrialState[state], values), f"mark a trial {state}")
+        except UpdateFinishedTrialError:
+            # a retried call whose first attempt went through finds its own state
+            return self.record(trial_id).state == state
+        return True
+
+
+def _study_id(storage, name: str, direction: str | None, label: str) -> int:
+    """The id of study ``name``, created (race-safely) when a direction is given."""
+    import optuna
+
+    def find() -> int | None:
+        try:
+            return storage.get_study_id_from_name(name)
+        except KeyError:
+            return None
+
+    found = with_retry(find, f"look up study {name!r} in {label}")
+    if found is not None:
+        return found
+    if direction is None:
+        studies = with_retry(storage.get_all_studies, f"list the studies in {label}")
+        names = ", ".join(s.study_name for s in studies) or "(none)"
+        raise StorageError(f"no study {name!r} in {label}; studies there: {names}")
+    directions = [optuna.study.StudyDirection[direction.upper()]]
+    try:
+        return with_retry(lambda: storage.create_new_study(directions, name),
+                          f"create study {name!r} in {label}")
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it first
+        return with_retry(lambda: storage.get_study_id_from_name(name),
+                          f"look up study {name!r} in {label}")

@@ -1,0 +1,228 @@
+"""The worker loop: stateless, so any number of them can share one study.
+
+Each round a worker reads the study, fails stale trials (re-queueing their
+architectures), and then either stops (budget spent, nothing running), waits (budget
+held by running trials, which might still go stale), or evaluates one architecture:
+
+    create trial -> lease -> inside the budget? -> claim an architecture -> evaluate
+    -> write attributes -> COMPLETE (or FAIL with the reason)
+
+See :mod:`nas.search.claims` for why the budget and the one-evaluation-per-architecture
+rule hold under races, and :mod:`nas.search.lease` for stale trials. SIGINT/SIGTERM stop
+the worker gracefully: the running trial is failed with reason ``interrupted`` and its
+architecture re-queued, then :class:`~nas.search.signals.Interrupted` propagates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nas.search.claims import NothingToPropose, Proposer, claim, has_room, within_budget
+from nas.search.config import SearchConfig
+from nas.search.history import DISCARDED, REQUEUE, History
+from nas.search.lease import Lease, reap_stale, worker_id
+from nas.search.signals import Interrupted, graceful_stop
+
+#: what a worker reports while it runs: (event, history, details)
+Listener = Callable[[str, History, dict], None]
+
+
+@dataclass
+class SearchContext:
+    """Everything a worker loads once: config, space, task, strategy, store, study."""
+
+    config: SearchConfig
+    space: object
+    task: object
+    proposer: Proposer
+    store: object | None
+    study: object
+    storage_spec: str
+
+    @property
+    def study_name(self) -> str:
+        return self.config.study_name
+
+    @classmethod
+    def load(cls, config: SearchConfig, storage_spec: str, create: bool = True) -> SearchContext:
+        """Load the grammar, task, strategy, store and study of ``config``.
+
+        Raises the platform's one-line errors: GrammarError, TaskError, StorageError,
+        StoreError.
+        """
+        from bench.tasks import get_task
+        from nas.search.claims import matching_references
+        from nas.search.strategies import make_strategy
+        from nas.search.study import SearchStudy
+        from nas.space import load_space
+
+        space = load_space(config.grammar)
+        task = get_task(config.task, seed=config.seed, target=config.target,
+                        **config.task_options)
+        refs = (matching_references(space, task.input_shape, task.head)
+                if config.seed_references else [])
+        proposer = Proposer(make_strategy(config, space, task), refs, config.seed)
+        store = None
+        if config.export:
+            from bench.store import OnnxBenchStore
+
+            store = OnnxBenchStore(config.store_dir, create=True)
+        identity = {"grammar": space.name, "grammar_hash": space.hash, "task": task.name,
+                    "metric": task.metric}
+        study = SearchStudy.open(storage_spec, config.study_name, direction=task.direction,
+                                 identity=identity, create=create)
+        return cls(config, space, task, proposer, store, study, storage_spec)
+
+
+@dataclass
+class WorkerReport:
+    """What one worker did: trials it finished by outcome, and why it stopped."""
+
+    worker: str
+    completed: int = 0
+    failed: int = 0
+    discarded: int = 0
+    reaped: int = 0
+    stopped: str = ""
+    trials: list[int] = field(default_factory=list)
+
+
+def run_worker(ctx: SearchContext, listener: Listener | None = None,
+               poll_s: float = 2.0, should_stop: Callable[[], bool] | None = None
+               ) -> WorkerReport:
+    """Evaluate architectures until the study's budget is spent.
+
+    Args:
+        ctx: the loaded search (see :meth:`SearchContext.load`).
+        listener: called with ``(event, history, details)`` on ``round``, ``start``,
+            ``finish``, ``wait`` and ``stop``.
+        poll_s: pause between rounds while other workers hold the remaining budget.
+        should_stop: checked between evaluations; True stops the worker.
+
+    Returns:
+        WorkerReport. Raises Interrupted on SIGINT/SIGTERM (after recording the trial)
+        and StorageError when the storage stays unreachable.
+    """
+    report = WorkerReport(worker_id())
+    notify = listener or (lambda *args: None)
+    with graceful_stop():
+        while True:
+            history = _reaped_history(ctx, report)
+            notify("round", history, {})
+            if should_stop is not None and should_stop():
+                report.stopped = "asked to stop"
+                break
+            if not has_room(history, ctx.config.budget):
+                if history.running:
+                    notify("wait", history, {})
+                    time.sleep(poll_s)
+                    continue
+                report.stopped = "budget reached"
+                break
+            try:
+                _one_trial(ctx, report, notify)
+            except NothingToPropose as exc:
+                report.stopped = f"nothing left to propose: {exc}"
+                break
+    notify("stop", ctx.study.history(), {"reason": report.stopped})
+    return report
+
+
+def _reaped_history(ctx: SearchContext, report: WorkerReport) -> History:
+    history = ctx.study.history()
+    reaped = reap_stale(ctx.study, history, ctx.config.stale_after_s)
+    if reaped:
+        report.reaped += len(reaped)
+        history = ctx.study.history()
+    return history
+
+
+def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> None:
+    """Create, claim, evaluate and finish one trial (or discard it)."""
+    study, cfg = ctx.study, ctx.config
+    trial_id, number = study.create_trial()
+    lease = Lease(study, trial_id, cfg.heartbeat_s, cfg.stale_after_s)
+    try:
+        study.set_user_attrs(trial_id, {"worker": report.worker})
+        lease.start()
+        history = study.history()
+        if not within_budget(history, number, cfg.budget):
+            _discard(ctx, trial_id, "budget reached by other workers while this trial started")
+            report.discarded += 1
+            return
+        try:
+            proposal, history = claim(study, history, trial_id, number, ctx.proposer)
+        except NothingToPropose as exc:
+            _discard(ctx, trial_id, str(exc))
+            report.discarded += 1
+            raise
+        notify("start", history, {"number": number, "arch_id": proposal.arch.id,
+                                  "origin": proposal.origin})
+        _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
+    except Interrupted:
+        lease.stop()
+        _requeue(ctx, trial_id, "interrupted")
+        raise
+    finally:
+        lease.stop()
+
+
+def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify) -> None:
+    from nas.search.evaluate import evaluate
+
+    study = ctx.study
+    study.set_user_attrs(trial_id, {"origin": proposal.origin,
+                                    "parents": list(proposal.parents) or None})
+    outcome = evaluate(ctx, proposal.arch, trial_number=number)
+    if lease.lost:
+        notify("lost", study.history(), {"number": number})
+        return  # failed as stale while we worked: its architecture is re-queued
+    lease.stop()
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        claimed = ("arch", "arch_id")  # written by the claim already
+        study.set_user_attrs(trial_id, {k: v for k, v in outcome.attrs.items()
+                                        if k not in claimed})
+        state = "FAIL" if outcome.failed else "COMPLETE"
+        done = study.finish(trial_id, state, outcome.value)
+    except UpdateFinishedTrialError:
+        done = False
+    if done:
+        report.trials.append(number)
+        if outcome.failed:
+            report.failed += 1
+        else:
+            report.completed += 1
+    notify("finish", study.history(), {"number": number, "arch_id": proposal.arch.id,
+                                       "value": outcome.value, "recorded": done,
+                                       "fail_reason": outcome.attrs.get("fail_reason")})
+
+
+def _discard(ctx: SearchContext, trial_id: int, reason: str) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        ctx.study.set_user_attrs(trial_id, {"fail_reason": f"discarded: {reason}"})
+        ctx.study.set_system_attrs(trial_id, {DISCARDED: True})
+        ctx.study.finish(trial_id, "FAIL")
+    except UpdateFinishedTrialError:
+        pass
+
+
+def _requeue(ctx: SearchContext, trial_id: int, reason: str) -> None:
+    """Fail a trial of this worker and re-queue its architecture."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        record = ctx.study.record(trial_id)
+        if not record.running:
+            return
+        ctx.study.set_user_attrs(trial_id, {"fail_reason": reason})
+        flag = REQUEUE if record.arch_id else DISCARDED  # nothing to re-run without an arch
+        ctx.study.set_system_attrs(trial_id, {flag: True})
+        ctx.study.finish(trial_id, "FAIL")
+    except UpdateFinishedTrialError:
+        pass
