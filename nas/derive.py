@@ -196,6 +196,8 @@ class Deriver:
 
     def _allowed(self, rule: str, x: Any, ctx: Any, depth: int) -> list[str]:
         alts = self.leaves.viable(rule, x, ctx)
+        if not alts:
+            return []
         room = self.limits.max_nodes - self.budget.nodes - self.budget.reserved
         widest, deepest = self.leaves.reach(alts)
         if widest <= room and depth - 1 + deepest <= self.limits.max_depth:

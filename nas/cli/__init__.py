@@ -12,6 +12,7 @@ from nas.cli import (
     leaderboard,  # noqa: F401,I001  (registers leaderboard)
     perf,  # noqa: F401,I001  (registers the perf group last)
     predict,  # noqa: F401,I001  (registers predict and the predictor group)
+    search,  # noqa: F401,I001  (registers search and status)
     space,  # noqa: F401  (registers sample, validate, grammars)
     tasks,  # noqa: F401,I001  (registers tasks)
 )

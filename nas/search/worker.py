@@ -31,7 +31,11 @@ Listener = Callable[[str, History, dict], None]
 
 @dataclass
 class SearchContext:
-    """Everything a worker loads once: config, space, task, strategy, store, study."""
+    """Everything a worker loads once: config, space, task, strategy, store, study.
+
+    ``evaluator(ctx, arch, trial_number=...) -> Outcome`` evaluates one architecture
+    (default :func:`nas.search.evaluate.evaluate`: tune, train, export).
+    """
 
     config: SearchConfig
     space: object
@@ -40,6 +44,7 @@ class SearchContext:
     store: object | None
     study: object
     storage_spec: str
+    evaluator: Callable | None = None
 
     @property
     def study_name(self) -> str:
@@ -172,7 +177,7 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
 def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify) -> None:
     from nas.search.evaluate import evaluate
 
-    study = ctx.study
+    study, evaluate = ctx.study, ctx.evaluator or evaluate
     study.set_user_attrs(trial_id, {"origin": proposal.origin,
                                     "parents": list(proposal.parents) or None})
     outcome = evaluate(ctx, proposal.arch, trial_number=number)

@@ -1,0 +1,273 @@
+"""``nas search`` (run or resume a search) and ``nas status`` (progress of a study)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from nas.cli.app import app
+from nas.errors import NasError, StorageError
+from nas.search.config import (
+    DEFAULT_BUDGET,
+    DEFAULT_EPOCHS,
+    DEFAULT_HEARTBEAT_S,
+    DEFAULT_STALE_AFTER_S,
+    DEFAULT_TRIAL_SECONDS,
+    DEFAULT_TUNE_TRIALS,
+)
+
+#: rows of the leaderboard printed when a search ends
+TOP_ROWS = 5
+
+
+@app.command("search")
+def search(
+    grammar: str = typer.Option("einspace", "--grammar", "-g", help="Built-in grammar name "
+                                "or a .lark file."),
+    task: str = typer.Option("digits", "--task", "-t", help="Task name (`nas tasks`) or a "
+                             ".csv/.npz file."),
+    target: str = typer.Option(None, "--target", help="Target column of a CSV task."),
+    task_option: list[str] = typer.Option(None, "--task-option", help="KEY=VALUE option for "
+                                          "the task builder (repeatable), e.g. n_train=500."),
+    strategy: str = typer.Option("evolution", "--strategy", "-s", help="random or evolution "
+                                 "(regularized evolution)."),
+    budget: int = typer.Option(DEFAULT_BUDGET, "--budget", "-n", help="Architecture "
+                               "evaluations in the whole study (all workers, all machines)."),
+    tune_trials: int = typer.Option(DEFAULT_TUNE_TRIALS, "--tune-trials", help="Hyperparameter "
+                                    "trials per architecture."),
+    epochs: int = typer.Option(DEFAULT_EPOCHS, "--epochs", help="Epochs per training run."),
+    trial_seconds: float = typer.Option(DEFAULT_TRIAL_SECONDS, "--trial-seconds", help="Time "
+                                        "limit of one training run (0 = none)."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes on this machine "
+                                "(one torch thread each)."),
+    study: str = typer.Option(None, "--study", help="Study name (default <grammar>-<task>)."),
+    storage: str = typer.Option(None, "--storage", help="Optuna storage: journal file, "
+                                "sqlite:///file.db or postgresql://... (default "
+                                "<out>/study.journal)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run directory (default "
+                             "runs/<study>)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of data splits, proposals and training."),
+    seed_references: bool = typer.Option(False, "--seed-references", help="Evaluate the "
+                                         "grammar's reference architectures first."),
+    population: int = typer.Option(None, "--population", help="Evolution population "
+                                   "(default: budget/3, at most 100)."),
+    tournament: int = typer.Option(None, "--tournament", help="Evolution tournament size "
+                                   "(default: population/4, 2..10)."),
+    crossover_rate: float = typer.Option(0.2, "--crossover-rate", help="Share of evolution "
+                                         "children made by crossover."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    heartbeat: float = typer.Option(DEFAULT_HEARTBEAT_S, "--heartbeat", help="Seconds between "
+                                    "lease renewals of a running trial."),
+    stale_after: float = typer.Option(DEFAULT_STALE_AFTER_S, "--stale-after", help="Seconds "
+                                      "without renewal after which a running trial is stale."),
+    no_export: bool = typer.Option(False, "--no-export", help="Do not write ONNX files to "
+                                   "the run's store."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end "
+                                 "(progress goes to stderr)."),
+) -> None:
+    """Search a grammar's architectures on a task; run it again to resume."""
+    from nas.search import SearchConfig, run_search
+    from nas.search.progress import SearchProgress
+
+    config = SearchConfig(
+        grammar=grammar, task=task, target=target, task_options=_options(task_option),
+        strategy=strategy, budget=budget, tune_trials=tune_trials, epochs=epochs,
+        trial_seconds=trial_seconds or None, workers=workers, study=study, storage=storage,
+        out=str(out) if out else None, seed=seed, seed_references=seed_references,
+        population=population, tournament=tournament, crossover_rate=crossover_rate,
+        device=device, heartbeat_s=heartbeat, stale_after_s=stale_after,
+        export=not no_export)
+    _quiet_libraries()
+    mode = "plain" if as_json or not sys.stdout.isatty() else "rich"
+    stream = sys.stderr if as_json else sys.stdout
+    if not as_json:
+        typer.echo(f"search {config.study_name}: {config.strategy} on {config.task}, "
+                   f"budget {config.budget}, {config.workers} worker(s); run directory "
+                   f"{config.run_dir}")
+    progress = SearchProgress(config.budget, mode=mode, stream=stream)
+    summary = run_search(config, progress, command=shlex.join(["nas", *sys.argv[1:]]))
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), default=str))
+        return
+    _print_end(summary, config)
+
+
+def _options(pairs: list[str] | None) -> dict:
+    """``["n_train=500", "drop=id"]`` -> ``{"n_train": 500, "drop": "id"}``."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise NasError(f"--task-option {pair!r} is not KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
+
+
+def _quiet_libraries() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _print_end(summary, config) -> None:
+    typer.echo(f"\n{summary.completed} completed, {summary.failed} failed of budget "
+               f"{summary.budget} ({summary.stopped}); study {summary.study} in "
+               f"{summary.storage}")
+    if summary.best is None:
+        typer.echo("no architecture completed yet: see the failure reasons with "
+                   f"`nas status --run {config.run_dir}`")
+        return
+    _print_leaderboard(summary, config)
+    typer.echo(f"\nresume or extend: run the same command again (e.g. with a larger "
+               f"--budget); full ranking: nas leaderboard --run {config.run_dir}")
+
+
+def _print_leaderboard(summary, config) -> None:
+    """The top architectures (rows of the leaderboard's frame) and their ONNX files."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        from bench.leaderboard import load_leaderboard
+
+        board = load_leaderboard(study=summary.study, storage=config.storage or None,
+                                 store=summary.store, run=config.run_dir)
+        rows = [r._asdict() for r in board.rows.head(TOP_ROWS).itertuples()]
+        metric = board.metric
+    except (ImportError, NasError):  # no leaderboard: the best trial alone
+        rows, metric = [{"rank": 1, **summary.best}], "score"
+    table = Table(title=f"top {len(rows)} by validation {metric}")
+    for col in ("#", "arch id", "val", "test", "params", "ms", "architecture"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis")
+    for r in rows:
+        table.add_row(str(r.get("rank", "")), str(r.get("arch_id")), _num(r.get("val_score")),
+                      _num(r.get("test_score")), _num(r.get("params"), "{:,.0f}"),
+                      _num(r.get("latency_ms"), "{:.2f}"), _short(r.get("arch")))
+    Console().print(table)
+    if summary.store:
+        typer.echo("ONNX files:")
+        for r in rows:
+            path = r.get("onnx_path")
+            if isinstance(path, str) and path:
+                full = path if Path(path).is_absolute() or path.startswith(summary.store) \
+                    else str(Path(summary.store) / path)
+                typer.echo(f"  {r.get('arch_id')}  {full}")
+
+
+def _num(value, fmt: str = "{:.4f}") -> str:
+    try:
+        return "-" if value is None or value != value else fmt.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _short(text, width: int = 60) -> str:
+    text = str(text or "")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+@app.command("status")
+def status(
+    study: str = typer.Option(None, "--study", help="Study name (default: the run's)."),
+    storage: str = typer.Option(None, "--storage", help="Optuna storage URL or file."),
+    run: Path = typer.Option(None, "--run", help="Run directory (default: runs/<study>, "
+                             "else the newest run under runs/)."),
+    stale_after: float = typer.Option(DEFAULT_STALE_AFTER_S, "--stale-after", help="Seconds "
+                                      "without a lease renewal that make a trial stale."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Progress of a study's workers: counts, per-worker counts, best so far, stale trials."""
+    from nas.search import SearchStudy, study_status
+
+    spec, name = _locate(study, storage, run)
+    _quiet_libraries()
+    state = study_status(SearchStudy.open(spec, name, create=False), stale_after)
+    if as_json:
+        typer.echo(json.dumps(state.to_json(), default=str))
+        return
+    _print_status(state)
+
+
+def _locate(study: str | None, storage: str | None, run: Path | None) -> tuple[str, str]:
+    """(storage spec, study name) from the options, a run.json, or the newest run."""
+    if storage is not None:
+        if study is None:
+            study = _only_study(storage)
+        return storage, study
+    if run is None:
+        run = _default_run(study)
+    meta = _run_meta(run)
+    spec = meta.get("storage") or "study.journal"
+    if "://" not in spec and not Path(spec).is_absolute():
+        spec = str(run / spec)
+    return spec, study or meta.get("study") or run.name
+
+
+def _default_run(study: str | None) -> Path:
+    if study and (Path("runs") / study).is_dir():
+        return Path("runs") / study
+    from bench.leaderboard import find_latest_run
+
+    try:
+        return find_latest_run("runs")
+    except NasError as exc:
+        raise StorageError(f"{exc}; or pass --study NAME --storage URL") from exc
+
+
+def _run_meta(run: Path) -> dict:
+    if not run.is_dir():
+        raise StorageError(f"run directory {str(run)!r} does not exist: check --run")
+    path = run / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise StorageError(f"{path} is not valid JSON ({exc}): fix or delete it") from exc
+
+
+def _only_study(spec: str) -> str:
+    from nas.search.storage import open_storage, redact
+
+    names = [s.study_name for s in open_storage(spec, create=False).get_all_studies()]
+    if len(names) != 1:
+        raise StorageError(f"storage {redact(spec)} holds {len(names)} studies "
+                           f"({', '.join(names) or 'none'}): pick one with --study")
+    return names[0]
+
+
+def _print_status(state) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    budget = state.budget if state.budget is not None else "?"
+    done = state.completed + state.failed
+    console.print(f"[bold]{state.study}[/] in {state.storage}: {done}/{budget} evaluated "
+                  f"({state.completed} completed, {state.failed} failed), {state.running} "
+                  f"running, {state.requeued} re-queued, {state.discarded} discarded")
+    if state.best:
+        b = state.best
+        console.print(f"best so far: {b['arch_id']} (trial {b['trial_number']}) "
+                      f"{b.get('metric') or 'score'} {b['val_score']:.4f} validation, "
+                      f"test {b['test_score']}")
+    table = Table(title="workers")
+    for col in ("worker", "completed", "failed", "running", "requeued", "discarded",
+                "last seen"):
+        table.add_column(col)
+    for w in state.workers:
+        seen = "-" if w["last_seen_s"] is None else f"{w['last_seen_s']:.0f} s ago"
+        table.add_row(w["worker"], *(str(w[k]) for k in ("completed", "failed", "running",
+                                                        "requeued", "discarded")), seen)
+    console.print(table)
+    for s in state.stale:
+        console.print(f"[yellow]stale[/] trial {s['trial_number']} ({s['arch_id']}): "
+                      f"{s['reason']}; the next worker to run fails it and re-runs its "
+                      "architecture")

@@ -1,0 +1,97 @@
+"""Run the real worker loop under real concurrency, without training, to check the protocol.
+
+Used by the tests (``tests/search``) and ``nas perf search``: several processes run
+:func:`nas.search.worker.run_worker` on one study with a :class:`FixedStrategy` (every
+worker wants the same architectures, in the same order: the worst case for duplicates)
+and an instant evaluator, all released at the same moment.
+
+    history, reports = run_protocol_race("runs/x/study.journal", "race", "ffn",
+                                         arch_texts, budget=8, workers=3)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import asdict
+from functools import partial
+
+from nas.search.claims import Proposer
+from nas.search.config import SearchConfig
+from nas.search.evaluate import Outcome
+from nas.search.history import History
+from nas.search.strategies import Proposal, Strategy
+from nas.search.worker import SearchContext, WorkerReport, run_worker
+
+
+class FixedStrategy(Strategy):
+    """Proposes the first of ``archs`` that the history does not hold yet (so that all
+    workers contend for the same one), else the first."""
+
+    name = "fixed"
+
+    def __init__(self, space, archs):
+        super().__init__(space, (), None)
+        self.archs = list(archs)
+
+    def propose(self, history: History, rng) -> Proposal:
+        taken = history.claimed_ids()
+        for arch in self.archs:
+            if arch.id not in taken:
+                return Proposal(arch, "fixed")
+        return Proposal(self.archs[0], "fixed")
+
+
+def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) -> Outcome:
+    """An evaluation that takes ``seconds`` and scores ``1 / (1 + trial_number)``."""
+    time.sleep(seconds)
+    value = 1.0 / (1 + trial_number)
+    return Outcome(value, {"arch": str(arch), "arch_id": arch.id, "val_score": value,
+                           "test_score": value, "grammar": ctx.space.name,
+                           "strategy": "fixed", "seed": 0})
+
+
+def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
+                     eval_seconds: float = 0.0, heartbeat_s: float = 1.0,
+                     stale_after_s: float = 5.0) -> SearchContext:
+    """A :class:`SearchContext` whose evaluations are instant (see the module docstring)."""
+    from nas.search.study import SearchStudy
+    from nas.space import load_space
+
+    space = load_space(grammar)
+    archs = [space.parse(text) for text in arch_texts]
+    config = SearchConfig(grammar=grammar, budget=budget, study=study, storage=spec,
+                          export=False, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s)
+    opened = SearchStudy.open(spec, study, direction="maximize")
+    return SearchContext(config, space, None, Proposer(FixedStrategy(space, archs)), None,
+                         opened, spec, partial(instant_evaluation, seconds=eval_seconds))
+
+
+def protocol_worker(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
+                    start_at: float, eval_seconds: float, results) -> None:
+    """One racing worker process: wait for ``start_at`` (wall clock), then run the loop."""
+    ctx = protocol_context(spec, study, grammar, arch_texts, budget, eval_seconds)
+    time.sleep(max(0.0, start_at - time.time()))
+    report = run_worker(ctx, poll_s=0.05)
+    results.put(asdict(report))
+
+
+def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
+                      workers: int, eval_seconds: float = 0.0, start_delay: float = 3.0
+                      ) -> tuple[History, list[WorkerReport]]:
+    """Race ``workers`` processes on one study; returns its history and their reports."""
+    from nas.search.study import SearchStudy
+
+    SearchStudy.open(spec, study, direction="maximize")  # create it before the race
+    mp = multiprocessing.get_context("spawn")
+    results = mp.Queue()
+    start_at = time.time() + start_delay  # after every process has imported torch
+    procs = [mp.Process(target=protocol_worker, args=(spec, study, grammar, arch_texts,
+                                                      budget, start_at, eval_seconds, results))
+             for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    reports = [WorkerReport(**results.get(timeout=300)) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    return SearchStudy.open(spec, study, create=False).history(), reports
