@@ -101,10 +101,9 @@ class LeafTable:
         self._combos: dict[str, list[tuple[tuple[Value, ...], tuple]]] = {}
         self._viable: dict[tuple, tuple[str, ...]] = {}
         self._peaks: dict[tuple, tuple[int, int]] = {}
-        self.open_merges: dict[tuple, bool] = {}
         self.leaf_outputs: dict[tuple, dict] = {}
         self.mergeable: dict[tuple, bool] = {}
-        self.fallbacks: dict[tuple, list] = {}
+        self.fallbacks: dict[tuple, tuple] = {}
         self._reach: dict[tuple, tuple[int, int]] = {}
 
     def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
@@ -120,6 +119,22 @@ class LeafTable:
         """Largest params and MACs among the candidates (after :meth:`candidates`)."""
         return self._peaks[(rule.rule, x, ctx)]
 
+    #: entries kept before the caches are dropped (keeps memory bounded on long runs)
+    MAX_ENTRIES = 200_000
+
+    def trim(self) -> None:
+        """Drop the per-shape caches once they hold more than :attr:`MAX_ENTRIES` entries.
+
+        Shapes met once (most aggregation inputs) would otherwise accumulate forever;
+        the shapes that recur are recomputed in microseconds.
+        """
+        sizes = (len(self._cache), len(self.mergeable), len(self._viable),
+                 len(self.fallbacks), 10 * len(self.leaf_outputs))
+        if max(sizes) > self.MAX_ENTRIES:
+            for cache in (self._cache, self._peaks, self._viable, self.leaf_outputs,
+                          self.mergeable, self.fallbacks):
+                cache.clear()
+
     def reach(self, alts: tuple[str, ...]) -> tuple[int, int]:
         """Largest smallest-completion size and depth among ``alts``."""
         found = self._reach.get(alts)
@@ -131,14 +146,28 @@ class LeafTable:
     def viable(self, choice: str, x: Any, ctx: Any) -> tuple[str, ...]:
         """Alternatives of a choice rule that can take ``x`` (leaf ops with no valid
         values for it are dropped; structures are tried)."""
+        alts = self.grammar.choices[choice]
+        if choice not in self.grammar.probs:
+            # Uniform choices reject invalid picks as they come (see Deriver._allowed),
+            # which avoids enumerating every leaf op for every new shape.
+            return alts
         key = (choice, x, ctx)
         found = self._viable.get(key)
         if found is None:
             nodes = self.grammar.nodes
             found = self._viable[key] = tuple(
-                a for a in self.grammar.choices[choice]
+                a for a in alts
                 if a not in nodes or not nodes[a].is_leaf or self.candidates(nodes[a], x, ctx))
         return found
+
+    def accepts(self, rule: NodeRule, x: Any, ctx: Any) -> bool:
+        """Whether some value choice of ``rule`` takes ``x`` (no candidates are built)."""
+        infer = get_op(rule.op).infer
+        for _, args in self._value_combos(rule):
+            out = infer(x, args, ctx)
+            if out is not None and self._fits(out):
+                return True
+        return False
 
     def _value_combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
         """Every combination of the rule's values, with the parsed args (computed once)."""
@@ -316,10 +345,10 @@ class Deriver:
         not merge, the branch is a single leaf op chosen among those that fit.
         """
         self.budget.reserved -= self.g.min_size[slot]
-        # Random subtrees mostly keep their input's shape, so they only merge when a
-        # shape-keeping branch would; otherwise go straight to one op that fits.
-        keeping = tuple(outs) + (part,) * (k - len(outs))
-        tries = self.limits.branch_retries if self._mergeable(merge_slot, keeping) else 0
+        # A later branch must land on a shape that merges with the first. Random
+        # subtrees mostly keep their input's shape, so draw one only when the first
+        # branch kept it too; otherwise go straight to one op that fits.
+        tries = self.limits.branch_retries if not outs or outs[0] == part else 0
         for _ in range(tries):
             snap = self.budget.snapshot()
             result = self.sample(slot, part, None, depth + 1)
@@ -335,7 +364,7 @@ class Deriver:
         found = self.leaves.mergeable.get(key)
         if found is None:
             found = self.leaves.mergeable[key] = any(
-                self.leaves.candidates(rule, outs, None)
+                self.leaves.accepts(rule, outs, None)
                 for rule in self.g.derivable_rules[merge_slot])
         return found
 
@@ -343,27 +372,16 @@ class Deriver:
                           new: Any, k: int) -> bool:
         """Whether branch output ``new`` still lets the branching finish.
 
-        It must be mergeable with the branches so far (the rest padded with copies of the
-        first), and, while branches remain, some single leaf op of the ``later`` slot on
-        a branch input must be mergeable too: that leaf is the fallback that keeps a
-        branching from failing after its first branches were paid for. (Every part of a
-        split has the same shape, so ``part`` stands for the later branches' input.)
+        It must be mergeable with the branches so far, the rest padded with copies of the
+        first branch's output; and while branches remain, one leaf op of the ``later``
+        slot must turn a branch input into that first output, so the padding is real: it
+        is the fallback that keeps a branching from failing after its first branches were
+        paid for. (All parts of a split have one shape, so ``part`` stands for them all.)
         """
         trial = tuple(outs) + (new,)
         if not self._mergeable(merge_slot, trial + (trial[0],) * (k - len(trial))):
             return False
-        if later is None:
-            return True
-        key = (later, part, merge_slot, trial, k)
-        found = self.leaves.open_merges.get(key)
-        if found is None:
-            outs_later = self._leaf_outputs(later, part)
-            pad = (trial[0],) * (k - len(trial) - 1)
-            # A later branch equal to the first is already known to merge (tested above).
-            found = self.leaves.open_merges[key] = (
-                not outs_later or trial[0] in outs_later
-                or any(self._mergeable(merge_slot, trial + (out,) + pad) for out in outs_later))
-        return found
+        return later is None or trial[0] in self._leaf_outputs(later, part)
 
     def _leaf_outputs(self, slot: str, part: Any) -> dict[Any, list[tuple[str, Candidate]]]:
         """The single leaf ops that ``slot`` offers on ``part``, grouped by output."""
@@ -385,14 +403,14 @@ class Deriver:
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
         """Last resort for a branch: one leaf op that keeps the merge possible."""
+        by_output = self._leaf_outputs(slot, part)  # many ops share an output shape
         key = (slot, part, merge_slot, tuple(outs), k, later)
-        options = self.leaves.fallbacks.get(key)
-        if options is None:
-            by_output = self._leaf_outputs(slot, part)  # many ops share an output shape
-            options = self.leaves.fallbacks[key] = [
-                (op, c) for out, group in by_output.items()
-                if self._keeps_merge_open(later, part, merge_slot, outs, out, k)
-                for op, c in group]
+        usable = self.leaves.fallbacks.get(key)
+        if usable is None:
+            usable = self.leaves.fallbacks[key] = tuple(
+                out for out in by_output
+                if self._keeps_merge_open(later, part, merge_slot, outs, out, k))
+        options = [option for out in usable for option in by_output[out]]
         params_left, macs_left = self._left()
         if any(c.params > params_left or c.macs > macs_left for _, c in options):
             options = [(op, c) for op, c in options

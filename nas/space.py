@@ -54,6 +54,7 @@ class Space:
         """
         rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         shape = tuple(input_shape)
+        self._leaves.trim()
         for _ in range(MAX_ATTEMPTS):
             deriver = Deriver(self.grammar, self.limits, self._leaves, rng)
             result = deriver.sample("start", shape)

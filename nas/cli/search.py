@@ -89,7 +89,13 @@ def search(
                    f"budget {config.budget}, {config.workers} worker(s); run directory "
                    f"{config.run_dir}")
     progress = SearchProgress(config.budget, mode=mode, stream=stream)
-    summary = run_search(config, progress, command=shlex.join(["nas", *sys.argv[1:]]))
+    try:
+        summary = run_search(config, progress, command=shlex.join(["nas", *sys.argv[1:]]))
+    except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+        typer.echo("interrupted: finished evaluations are kept; the running one was failed "
+                   "with reason 'interrupted' and will be re-run: run the same command to "
+                   "resume", err=True)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(summary.to_json(), default=str))
         return
@@ -143,14 +149,16 @@ def _print_leaderboard(summary, config) -> None:
         metric = board.metric
     except (ImportError, NasError):  # no leaderboard: the best trial alone
         rows, metric = [{"rank": 1, **summary.best}], "score"
+    console = Console()
     table = Table(title=f"top {len(rows)} by validation {metric}")
     for col in ("#", "arch id", "val", "test", "params", "ms", "architecture"):
-        table.add_column(col, no_wrap=True, overflow="ellipsis")
+        table.add_column(col, no_wrap=True)
+    room = max(12, console.width - 72)  # what the other columns leave for the string
     for r in rows:
         table.add_row(str(r.get("rank", "")), str(r.get("arch_id")), _num(r.get("val_score")),
                       _num(r.get("test_score")), _num(r.get("params"), "{:,.0f}"),
-                      _num(r.get("latency_ms"), "{:.2f}"), _short(r.get("arch")))
-    Console().print(table)
+                      _num(r.get("latency_ms"), "{:.2f}"), _short(r.get("arch"), room))
+    console.print(table)
     if summary.store:
         typer.echo("ONNX files:")
         for r in rows:

@@ -84,18 +84,20 @@ class Product(nn.Module):
 
 
 def _all_equal(xs: tuple[Shape, ...]) -> Shape | None:
-    return xs[0] if all(x == xs[0] for x in xs) else None
+    return xs[0] if xs.count(xs[0]) == len(xs) else None
 
 
 def _concat_infer(xs: tuple[Shape, ...], args, ctx=None) -> Shape | None:
-    dim = args[0]
+    d = args[0] - 1  # einspace numbering: dim 1 is the first axis after the batch
     first = xs[0]
-    if dim > len(first) or any(len(x) != len(first) for x in xs):
+    if d >= len(first):
         return None
-    rest = [x[:dim - 1] + x[dim:] for x in xs]
-    if any(r != rest[0] for r in rest):
-        return None
-    return first[:dim - 1] + (sum(x[dim - 1] for x in xs),) + first[dim:]
+    before, after, total = first[:d], first[d + 1:], 0
+    for x in xs:  # a hot path of the sampler: plain loop, no generators
+        if len(x) != len(first) or x[:d] != before or x[d + 1:] != after:
+            return None
+        total += x[d]
+    return before + (total,) + after
 
 
 def _dot_infer(xs: tuple[Shape, ...], args=(), ctx=None) -> Shape | None:

@@ -9,7 +9,6 @@ and carries ``store_error``.
 
 from __future__ import annotations
 
-import gc
 import math
 from dataclasses import dataclass, field
 
@@ -72,8 +71,6 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
     models.clear()
     if ctx.store is not None:
         attrs.update(_export(ctx, arch, model, attrs, trial_number))
-    del model
-    gc.collect()
     return Outcome(float(tuned.best_val), attrs)
 
 

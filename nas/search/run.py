@@ -95,10 +95,10 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
     import torch
 
     spec = default_storage(config)
-    config.run_dir.mkdir(parents=True, exist_ok=True)
     _check_device(config.device)
     torch.set_num_threads(1)
     ctx = SearchContext.load(config, spec)
+    config.run_dir.mkdir(parents=True, exist_ok=True)
     _record_run(ctx, spec, command)
     view = progress or SearchProgress(config.budget, mode="quiet")
     view.metric = ctx.task.metric
@@ -192,7 +192,7 @@ def _run_processes(ctx: SearchContext, view: SearchProgress,
         messages = _watch(ctx, view, procs, results, poll_s)
     finally:
         _restore(signals)
-    return _reports(procs, messages, signals["received"])
+    return _reports(procs, messages, signals["received"], logs)
 
 
 def _forward_signals(procs) -> dict:
@@ -241,13 +241,18 @@ def _drain(queue, wait: float = 0.0) -> list:
             return items
 
 
-def _reports(procs, messages: list, interrupted: str | None) -> list[WorkerReport]:
+def _reports(procs, messages: list, interrupted: str | None,
+             log_dir: Path) -> list[WorkerReport]:
     reports = [WorkerReport(**body) for kind, body in messages if kind == "report"]
     errors = [body for kind, body in messages if kind == "error"]
     if interrupted:
         raise Interrupted(interrupted)
     if errors and not reports:
         raise NasError(errors[0])
+    if not reports:
+        codes = ", ".join(str(p.exitcode) for p in procs)
+        raise NasError(f"every worker process ended abnormally (exit codes {codes}): see "
+                       f"their logs in {log_dir}")
     killed = [p for p in procs if p.exitcode not in (0, 2)]
     for proc in killed:
         reports.append(WorkerReport(f"pid {proc.pid}", stopped=f"worker ended with exit code "

@@ -16,6 +16,7 @@ storage (password masked) and what to do next.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 #: backoff delays (s) between attempts of a transient failure: about 30 s in all
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+#: environment variable that sets how many times a transient failure is retried
+RETRIES_ENV = "NAS_STORAGE_RETRIES"
 #: error text that marks a failure as not worth retrying
 _PERMANENT = ("authentication failed", "password", "does not exist", "no such table",
               "permission denied", "role ", "unknown database", "access denied")
@@ -65,14 +68,28 @@ def storage_kind(spec: str) -> str:
     return "sqlite" if url.startswith("sqlite:") else "rdb"
 
 
-def open_storage(spec: str, *, create: bool = True, retry_delays=RETRY_DELAYS):
+def retry_delays() -> tuple[float, ...]:
+    """The backoff delays: :data:`RETRY_DELAYS`, or as many as ``$NAS_STORAGE_RETRIES``
+    says (0 = fail at once; more than 6 repeats the last, 15 s)."""
+    text = os.environ.get(RETRIES_ENV)
+    if text is None:
+        return RETRY_DELAYS
+    try:
+        n = max(0, int(text))
+    except ValueError:
+        raise StorageError(f"${RETRIES_ENV}={text!r} is not a whole number") from None
+    return (RETRY_DELAYS + (RETRY_DELAYS[-1],) * n)[:n]
+
+
+def open_storage(spec: str, *, create: bool = True, delays=None):
     """An Optuna storage object for ``spec`` (see the module docstring).
 
     Args:
         spec: storage URL or file path.
         create: make a missing journal/SQLite file (and its folder); when False a
             missing file is an error (readers such as ``nas status`` must not create one).
-        retry_delays: backoff delays for transient connection failures.
+        delays: backoff delays for transient connection failures (default
+            :func:`retry_delays`).
 
     Raises:
         StorageError: malformed URL, unknown scheme, missing driver, missing file (with
@@ -87,7 +104,8 @@ def open_storage(spec: str, *, create: bool = True, retry_delays=RETRY_DELAYS):
                            "journal file path, sqlite:///file.db or postgresql://user@host/db")
     if scheme == "sqlite":
         _sqlite_file(url, create)
-    return with_retry(lambda: _rdb(url), f"connect to {redact(url)}", retry_delays)
+    url = _with_driver(url)
+    return with_retry(lambda: _rdb(url), f"connect to {redact(url)}", delays)
 
 
 def _journal(path: Path, create: bool):
@@ -129,6 +147,20 @@ def _sqlite_file(url: str, create: bool) -> None:
             raise StorageError(f"cannot create the folder of {raw!r}: {exc}") from exc
 
 
+def _with_driver(url: str) -> str:
+    """``postgresql://`` (and ``postgres://``) with an installed driver: SQLAlchemy 2.1
+    picks psycopg 3 by default, while this project installs psycopg2."""
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    import importlib.util
+
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}://{rest}"
+    return f"postgresql://{rest}"
+
+
 def _rdb(url: str):
     import optuna
 
@@ -165,8 +197,9 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def with_retry(fn: Callable[[], T], what: str, delays=RETRY_DELAYS) -> T:
-    """Call ``fn``; retry transient storage failures after each of ``delays`` seconds.
+def with_retry(fn: Callable[[], T], what: str, delays=None) -> T:
+    """Call ``fn``; retry transient storage failures after each of ``delays`` seconds
+    (default :func:`retry_delays`).
 
     Raises:
         StorageError: a permanent failure, or a transient one that outlasted the retries.
@@ -174,6 +207,7 @@ def with_retry(fn: Callable[[], T], what: str, delays=RETRY_DELAYS) -> T:
     from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 
     passthrough = (StorageError, UpdateFinishedTrialError, DuplicatedStudyError, KeyError)
+    delays = retry_delays() if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
             return fn()
@@ -184,9 +218,9 @@ def with_retry(fn: Callable[[], T], what: str, delays=RETRY_DELAYS) -> T:
                 raise StorageError(f"cannot {what}: {_root_message(exc)}") from exc
             if attempt == len(delays):
                 raise StorageError(
-                    f"cannot {what} after {attempt + 1} attempts over "
-                    f"{sum(delays):.0f} s: {_root_message(exc)}. Check that the database "
-                    "is running and reachable") from exc
+                    f"cannot {what} ({attempt + 1} attempt(s) over {sum(delays):.1f} s): "
+                    f"{_root_message(exc)}. Check that the database is running and "
+                    "reachable") from exc
             time.sleep(delays[attempt])
     raise AssertionError("unreachable")  # pragma: no cover
 

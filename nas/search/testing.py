@@ -7,11 +7,16 @@ and an instant evaluator, all released at the same moment.
 
     history, reports = run_protocol_race("runs/x/study.journal", "race", "ffn",
                                          arch_texts, budget=8, workers=3)
+    history, hits = run_protocol_faults("runs/y/study.journal", "faults", "ffn",
+                                        arch_texts, budget=12, workers=3, kills=3)
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import random
+import signal
 import time
 from dataclasses import asdict
 from functools import partial
@@ -95,3 +100,46 @@ def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str]
     for proc in procs:
         proc.join(timeout=60)
     return SearchStudy.open(spec, study, create=False).history(), reports
+
+
+def run_protocol_faults(spec: str, study: str, grammar: str, arch_texts: list[str],
+                        budget: int, workers: int, kills: int, eval_seconds: float = 0.5,
+                        seed: int = 0) -> tuple[History, int]:
+    """Run ``workers`` racing processes and SIGKILL a random one at random moments,
+    ``kills`` times, starting a replacement each time; then let them finish.
+
+    Returns the study's history and how many killed processes held a running trial.
+    """
+    from nas.search.study import SearchStudy
+
+    opened = SearchStudy.open(spec, study, direction="maximize")
+    mp = multiprocessing.get_context("spawn")
+    results = mp.Queue()
+    rng = random.Random(seed)
+
+    def launch(start_at: float):
+        proc = mp.Process(target=protocol_worker, args=(spec, study, grammar, arch_texts,
+                                                        budget, start_at, eval_seconds,
+                                                        results))
+        proc.start()
+        return proc
+
+    start_at = time.time() + 3.0
+    procs = [launch(start_at) for _ in range(workers)]
+    time.sleep(3.0)
+    hits = 0
+    for _ in range(kills):
+        time.sleep(rng.uniform(0.3, 2.0))
+        alive = [p for p in procs if p.is_alive()]
+        if not alive:
+            break
+        victim = rng.choice(alive)
+        holding = any(r.worker and r.worker.endswith(f":{victim.pid}")
+                      for r in opened.history().running)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join()
+        hits += holding
+        procs.append(launch(time.time()))
+    for proc in procs:
+        proc.join(timeout=300)
+    return SearchStudy.open(spec, study, create=False).history(), hits

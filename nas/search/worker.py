@@ -69,15 +69,15 @@ class SearchContext:
         refs = (matching_references(space, task.input_shape, task.head)
                 if config.seed_references else [])
         proposer = Proposer(make_strategy(config, space, task), refs, config.seed)
-        store = None
-        if config.export:
-            from bench.store import OnnxBenchStore
-
-            store = OnnxBenchStore(config.store_dir, create=True)
         identity = {"grammar": space.name, "grammar_hash": space.hash, "task": task.name,
                     "metric": task.metric}
         study = SearchStudy.open(storage_spec, config.study_name, direction=task.direction,
                                  identity=identity, create=create)
+        store = None
+        if config.export:  # after every check, so that bad input leaves no directories
+            from bench.store import OnnxBenchStore
+
+            store = OnnxBenchStore(config.store_dir, create=True)
         return cls(config, space, task, proposer, store, study, storage_spec)
 
 
