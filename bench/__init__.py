@@ -1,1 +1,2 @@
-"""The benchmark side: tasks, training and tuning, run storage, the ONNX-Bench store, leaderboards."""
+"""The benchmark side: tasks, training and tuning, run storage, the ONNX-Bench store,
+leaderboards, baselines and the benchmark suites."""

@@ -5,20 +5,21 @@ topological order, names every value ``v0, v1, ...`` by first appearance (graph 
 first, then each node's outputs in order, sub-graph values right after the node that
 owns them), writes initializers as ``Param[16,3,3,3]`` (``Constant`` and
 ``ConstantOfShape`` nodes without data inputs are folded into the parameter they
-produce, so exporters that store weights or shapes either way read the same), and
-every attribute as
-``name=value`` (schema defaults filled in, so two exporters that differ only in which
-defaults they spell out give the same view). The result is immutable plain data with no
-reference to the protobuf, so it can be cached and rendered many times.
+produce, so exporters that store weights or shapes either way read the same), and every
+attribute as ``name=value`` (schema defaults filled in, so two exporters that differ
+only in which defaults they spell out give the same view). The result is immutable
+plain data with no reference to the protobuf, so it can be cached and rendered many
+times.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -26,8 +27,8 @@ from onnx import AttributeProto, TensorProto, numpy_helper
 
 from nas.errors import PredictorError
 
-#: a tensor shape: one int / symbol / None (unknown) per axis; None when the rank is unknown
-Shape = tuple[int | str | None, ...] | None
+#: a tensor shape: one int per axis (None: unknown or symbolic); None when the rank is unknown
+Shape = tuple[int | None, ...] | None
 
 _FLOAT_TYPES = {
     TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16,
@@ -44,17 +45,20 @@ _RAW_DTYPES = {
 }
 
 
-@dataclass(frozen=True)
-class Arg:
-    """One input of a node: a named value (``v3``), a parameter tensor, or an omitted input."""
+class Arg(NamedTuple):
+    """One input of a node: a named value (``v3``), a parameter tensor, or an omitted input.
+
+    (NamedTuples, not dataclasses: a graph makes thousands and creation time counts.)
+    """
 
     text: str                 # "v3", "Param[16,3,3,3]", "Param[2]=1,-1" or "_"
     kind: str                 # "value", "param" or "none"
     shape: Shape = None
+    numel: int = 0            # parameters: number of elements
+    is_float: bool = False    # parameters: floating point (counted as weights)
 
 
-@dataclass(frozen=True)
-class OpNode:
+class OpNode(NamedTuple):
     """One operator of the graph, already formatted for the text encoder."""
 
     op: str                                   # "Conv", or "domain.Op" outside the ONNX domain
@@ -63,7 +67,7 @@ class OpNode:
     out_types: tuple[str, ...]                # "1x16x32x32", "int64 2", "?"
     out_shapes: tuple[Shape, ...]
     attrs: tuple[str, ...]                    # "name=value", sorted by name
-    numbers: dict = field(default_factory=dict, compare=False)  # numeric attribute values
+    numbers: dict                             # numeric attribute values by name
     subgraphs: tuple[tuple[str, GraphView], ...] = ()
 
 
@@ -314,47 +318,41 @@ def _resolve(name: str, scope: dict, inits: dict) -> Arg:
 # ---------------------------------------------------------------- formatting
 
 
-@dataclass(frozen=True)
-class _ParamArg(Arg):
-    numel: int = 0
-    is_float: bool = False
-
-
-def _param_arg(t: TensorProto, label: str = "Param") -> _ParamArg:
+def _param_arg(t: TensorProto, label: str = "Param") -> Arg:
     dims = tuple(int(d) for d in t.dims)
-    return _ParamArg(tensor_text(t, label), "param", dims, math.prod(dims),
+    return Arg(tensor_text(t, label), "param", dims, math.prod(dims),
                      t.data_type in _FLOAT_TYPES)
 
 
-def _constant_arg(n: onnx.NodeProto, args: tuple[Arg, ...], shape: Shape) -> _ParamArg:
+def _constant_arg(n: onnx.NodeProto, args: tuple[Arg, ...], shape: Shape) -> Arg:
     """A constant-producing node written as the parameter it produces."""
     a = n.attribute[0] if n.attribute else None
     if n.op_type == "ConstantOfShape":
         is_float = a is None or a.t.data_type in _FLOAT_TYPES
         if shape is None or any(d is None for d in shape):
-            return _ParamArg("Param[?]", "param", shape, 0, is_float)
+            return Arg("Param[?]", "param", shape, 0, is_float)
         dims = tuple(int(d) for d in shape)
-        return _ParamArg(f"Param[{','.join(map(str, dims))}]", "param", dims, math.prod(dims),
+        return Arg(f"Param[{','.join(map(str, dims))}]", "param", dims, math.prod(dims),
                          is_float)
     if a is None:
-        return _ParamArg("Param[?]", "param", None, 0, False)
+        return Arg("Param[?]", "param", None, 0, False)
     T = AttributeProto
     if a.type == T.TENSOR:
         return _param_arg(a.t)
     if a.type == T.SPARSE_TENSOR:
         return _sparse_arg(a.sparse_tensor)
     if a.type in (T.INT, T.FLOAT):
-        return _ParamArg(f"Param[]={attr_text(a)}", "param", (), 1, a.type == T.FLOAT)
+        return Arg(f"Param[]={attr_text(a)}", "param", (), 1, a.type == T.FLOAT)
     items = {T.INTS: a.ints, T.FLOATS: a.floats, T.STRINGS: a.strings}.get(a.type, [])
     text = f"Param[{len(items)}]"
     if a.type == T.INTS and len(items) <= _MAX_VALUES:
         text += "=" + ",".join(map(str, items))
-    return _ParamArg(text, "param", (len(items),), len(items), a.type == T.FLOATS)
+    return Arg(text, "param", (len(items),), len(items), a.type == T.FLOATS)
 
 
-def _sparse_arg(s: onnx.SparseTensorProto) -> _ParamArg:
+def _sparse_arg(s: onnx.SparseTensorProto) -> Arg:
     dims = tuple(int(d) for d in s.dims)
-    return _ParamArg(f"Param[{','.join(map(str, dims))}]", "param", dims, math.prod(dims),
+    return Arg(f"Param[{','.join(map(str, dims))}]", "param", dims, math.prod(dims),
                      s.values.data_type in _FLOAT_TYPES)
 
 

@@ -41,6 +41,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import onnx
 
@@ -236,8 +237,7 @@ def _omitted_line(ops: Counter, n_items: int, room: int) -> str:
 # ---------------------------------------------------------------- parsing back
 
 
-@dataclass(frozen=True)
-class OpLine:
+class OpLine(NamedTuple):
     """One parsed operator line of the text."""
 
     outputs: tuple[str, ...]

@@ -142,8 +142,10 @@ def _print_leaderboard(summary, config) -> None:
 
     try:
         from bench.leaderboard import load_leaderboard
+        from nas.search.storage import storage_url, with_driver
 
-        board = load_leaderboard(study=summary.study, storage=config.storage or None,
+        storage = with_driver(storage_url(config.storage)) if config.storage else None
+        board = load_leaderboard(study=summary.study, storage=storage,
                                  store=summary.store, run=config.run_dir)
         rows = [r._asdict() for r in board.rows.head(TOP_ROWS).itertuples()]
         metric = board.metric
@@ -264,8 +266,8 @@ def _print_status(state) -> None:
     if state.best:
         b = state.best
         console.print(f"best so far: {b['arch_id']} (trial {b['trial_number']}) "
-                      f"{b.get('metric') or 'score'} {b['val_score']:.4f} validation, "
-                      f"test {b['test_score']}")
+                      f"{b.get('metric') or 'score'} {_num(b['val_score'])} validation, "
+                      f"{_num(b['test_score'])} test")
     table = Table(title="workers")
     for col in ("worker", "completed", "failed", "running", "requeued", "discarded",
                 "last seen"):

@@ -15,17 +15,24 @@ Modules, one idea each:
   :mod:`~nas.search.status`: ``nas status``; :mod:`~nas.search.progress`: progress display.
 """
 
-from nas.search.config import SearchConfig
-from nas.search.history import History, TrialRecord
-from nas.search.run import SearchSummary, default_storage, run_search
-from nas.search.status import StudyStatus, study_status
-from nas.search.strategies import EvolutionStrategy, Proposal, RandomStrategy, Strategy
-from nas.search.study import SearchStudy
-from nas.search.worker import SearchContext, WorkerReport, run_worker
+from importlib import import_module
 
-__all__ = [
-    "EvolutionStrategy", "History", "Proposal", "RandomStrategy", "SearchConfig",
-    "SearchContext", "SearchStudy", "SearchSummary", "Strategy", "StudyStatus",
-    "TrialRecord", "WorkerReport", "default_storage", "run_search", "run_worker",
-    "study_status",
-]
+#: public name -> module that defines it (imported on first use, so that importing
+#: ``nas.search.config`` from the CLI does not pull in torch and optuna)
+_EXPORTS = {
+    "SearchConfig": "config", "History": "history", "TrialRecord": "history",
+    "SearchSummary": "run", "default_storage": "run", "run_search": "run",
+    "StudyStatus": "status", "study_status": "status", "EvolutionStrategy": "strategies",
+    "Proposal": "strategies", "RandomStrategy": "strategies", "Strategy": "strategies",
+    "SearchStudy": "study", "SearchContext": "worker", "WorkerReport": "worker",
+    "run_worker": "worker",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nas.search' has no attribute {name!r}")
+    value = getattr(import_module(f"nas.search.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -18,10 +18,12 @@ from nas.errors import ArchitectureError, NasError, TrainingError
 
 @dataclass
 class Outcome:
-    """What one evaluation produced: ``value`` (None when it failed) and user_attrs."""
+    """What one evaluation produced: ``value`` (None when it failed), user_attrs, and the
+    trained model (the best inner trial's weights) to export."""
 
     value: float | None
     attrs: dict = field(default_factory=dict)
+    model: object | None = field(default=None, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -29,7 +31,7 @@ class Outcome:
 
 
 def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
-    """Tune, train and export ``arch`` with the search context ``ctx``.
+    """Tune and train ``arch`` with the search context ``ctx`` (export: :func:`export`).
 
     ``ctx`` is a :class:`nas.search.worker.SearchContext` (config, space, task, store).
     Returns an :class:`Outcome`; raises only on interruption (KeyboardInterrupt).
@@ -67,11 +69,7 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
         hparams=tuned.best_hparams, train_seconds=round(tuned.seconds, 3),
         epochs=int(tuned.epochs), inner_trials=tuned.n_trials,
         inner_failed=tuned.n_failed, inner_pruned=tuned.n_pruned)
-    model = models[_best_index(tuned)]
-    models.clear()
-    if ctx.store is not None:
-        attrs.update(_export(ctx, arch, model, attrs, trial_number))
-    return Outcome(float(tuned.best_val), attrs)
+    return Outcome(float(tuned.best_val), attrs, models[_best_index(tuned)])
 
 
 def _base_attrs(ctx, arch: Architecture) -> dict:
@@ -91,10 +89,15 @@ def _best_index(tuned) -> int:
     raise AssertionError("tune_architecture's best trial is not among its trials")
 
 
-def _export(ctx, arch: Architecture, model, attrs: dict, trial_number: int) -> dict:
-    """Export the trained ``model`` and add it to the store; problems go to store_error."""
+def export(ctx, outcome: Outcome, trial_number: int) -> dict:
+    """Export the outcome's trained model to the store: ``{"onnx_path": ...}``, or
+    ``{"store_error": ...}`` when export or store fails (the evaluation stands), or
+    nothing when there is no store or no model."""
     from nas.export import export_onnx
 
+    if ctx.store is None or outcome.model is None:
+        return {}
+    attrs, model = outcome.attrs, outcome.model
     keys = ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric", "val_score",
             "test_score", "params", "macs", "train_seconds", "epochs", "hparams", "seed",
             "strategy")

@@ -11,7 +11,8 @@ its journal storage has none. So the search keeps one mechanism for every storag
   PID namespace) by a process that no longer exists (a trial without a lease, from a
   worker killed before it wrote one, expires ``stale_after_s`` after its start);
 * a stale trial is failed with its reason (``fail_reason`` user_attr) and re-queued
-  (``nas:requeue``). The FAIL transition is atomic in every storage, so if the worker
+  (``nas:requeue``), or discarded (``nas:discarded``) if it had not claimed an
+  architecture yet. The FAIL transition is atomic in every storage, so if the worker
   was alive after all and finishes first, its result stands and the reaper backs off.
 
 The lease compares wall clocks of different machines: keep them in sync (NTP) to well
@@ -26,7 +27,14 @@ import threading
 import time
 from functools import lru_cache
 
-from nas.search.history import HOST_KEY, LEASE_UNTIL, REQUEUE, History, TrialRecord
+from nas.search.history import (
+    DISCARDED,
+    HOST_KEY,
+    LEASE_UNTIL,
+    REQUEUE,
+    History,
+    TrialRecord,
+)
 
 
 def worker_id() -> str:
@@ -107,7 +115,9 @@ def reap_stale(study, history: History, stale_after_s: float) -> list[TrialRecor
             continue
         try:
             study.set_user_attrs(record.trial_id, {"fail_reason": reason})
-            study.set_system_attrs(record.trial_id, {REQUEUE: True})
+            # a trial killed before it claimed an architecture has nothing to re-run
+            flag = REQUEUE if record.arch_id else DISCARDED
+            study.set_system_attrs(record.trial_id, {flag: True})
             if study.finish(record.trial_id, "FAIL"):
                 reaped.append(record)
         except UpdateFinishedTrialError:

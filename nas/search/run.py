@@ -33,7 +33,7 @@ from nas.search.config import SearchConfig
 from nas.search.history import History
 from nas.search.progress import SearchProgress
 from nas.search.signals import Interrupted
-from nas.search.storage import redact, storage_kind, without_password
+from nas.search.storage import redact, storage_kind, with_driver, without_password
 from nas.search.worker import SearchContext, WorkerReport, run_worker
 
 DEFAULT_STORAGE_FILE = "study.journal"
@@ -126,14 +126,17 @@ def _record_run(ctx: SearchContext, spec: str, command: str | None) -> None:
     from nas import __version__
 
     cfg = ctx.config
+    options = cfg.to_dict()
+    if options["storage"]:
+        options["storage"] = redact(options["storage"])
     meta = {"study": cfg.study_name, "storage": _storage_for_run_file(spec, cfg.run_dir),
             "grammar": ctx.space.name, "task": ctx.task.name, "strategy": cfg.strategy,
-            "budget": cfg.budget, "seed": cfg.seed, "config": cfg.to_dict()}
+            "budget": cfg.budget, "seed": cfg.seed, "config": options}
     _write_json(cfg.run_dir / RUN_FILE, meta)
     attrs = {"budget": cfg.budget, "seed": cfg.seed, "strategy": cfg.strategy,
              "inner_trials": cfg.tune_trials, "epochs": cfg.epochs,
              "trial_seconds": cfg.trial_seconds, "platform_version": __version__,
-             "command": command or "run_search()"}
+             "command": redact(command or "run_search()")}
     for key, value in attrs.items():
         ctx.study.set_study_attr(key, value)
 
@@ -147,7 +150,7 @@ def _storage_for_run_file(spec: str, run_dir: Path) -> str:
             return str(path.relative_to(run_dir.resolve()))
         except ValueError:
             return str(path)
-    return without_password(spec)
+    return without_password(with_driver(spec))  # readers may lack psycopg 3 (see storage)
 
 
 def _write_json(path: Path, data: dict) -> None:

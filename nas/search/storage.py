@@ -40,13 +40,13 @@ _PERMANENT = ("authentication failed", "password", "does not exist", "no such ta
 
 def redact(url: str) -> str:
     """``url`` with any password replaced by ``***`` (messages must not leak it)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]*@", r"\1***@", url)
 
 
 def without_password(url: str) -> str:
     """``url`` with the password removed (for files; the driver then reads PGPASSWORD,
     ~/.pgpass or the like)."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", url)
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1@", url)
 
 
 def storage_url(spec: str) -> str:
@@ -104,7 +104,7 @@ def open_storage(spec: str, *, create: bool = True, delays=None):
                            "journal file path, sqlite:///file.db or postgresql://user@host/db")
     if scheme == "sqlite":
         _sqlite_file(url, create)
-    url = _with_driver(url)
+    url = with_driver(url)
     return with_retry(lambda: _rdb(url), f"connect to {redact(url)}", delays)
 
 
@@ -123,13 +123,58 @@ def _journal(path: Path, create: bool):
         except OSError as exc:
             raise StorageError(f"cannot create the folder of {str(path)!r}: {exc}") from exc
     try:
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=_lock(path))
         return optuna.storages.JournalStorage(backend)
     except OSError as exc:
         raise StorageError(f"cannot open journal file {str(path)!r}: {exc}") from exc
     except Exception as exc:  # a corrupt journal raises from Optuna's replay
         raise StorageError(f"journal file {str(path)!r} cannot be read ({_first_line(exc)}): "
                            "it is not an Optuna journal or it is damaged") from exc
+
+
+def _lock(path: Path):
+    """:class:`FlockLock` where ``fcntl`` exists, else Optuna's default (symlink) lock."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    return FlockLock(str(path))
+
+
+class FlockLock:
+    """The journal's write lock, held with ``flock(2)`` on ``<journal>.flock``.
+
+    (Optuna's ``JournalFileBackend`` only calls ``acquire``/``release``; its lock base
+    class is private.)
+    The kernel drops it when its holder dies, so a worker killed in the middle of a
+    write never blocks the others. (Optuna's default symlink lock is left behind by a
+    killed process and is broken only after a 30 s grace period.) Linux NFS clients
+    map flock to NFS locks; where a filesystem has no locks at all, use a database.
+    """
+
+    def __init__(self, journal_path: str) -> None:
+        self._path = journal_path + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def _sqlite_file(url: str, create: bool) -> None:
@@ -147,7 +192,7 @@ def _sqlite_file(url: str, create: bool) -> None:
             raise StorageError(f"cannot create the folder of {raw!r}: {exc}") from exc
 
 
-def _with_driver(url: str) -> str:
+def with_driver(url: str) -> str:
     """``postgresql://`` (and ``postgres://``) with an installed driver: SQLAlchemy 2.1
     picks psycopg 3 by default, while this project installs psycopg2."""
     scheme, rest = url.split("://", 1)

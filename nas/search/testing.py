@@ -105,10 +105,11 @@ def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str]
 def run_protocol_faults(spec: str, study: str, grammar: str, arch_texts: list[str],
                         budget: int, workers: int, kills: int, eval_seconds: float = 0.5,
                         seed: int = 0) -> tuple[History, int]:
-    """Run ``workers`` racing processes and SIGKILL a random one at random moments,
-    ``kills`` times, starting a replacement each time; then let them finish.
+    """Run ``workers`` racing processes and, ``kills`` times at random moments, SIGKILL
+    a random one that is in the middle of a trial, starting a replacement each time;
+    then let them finish.
 
-    Returns the study's history and how many killed processes held a running trial.
+    Returns the study's history and the number of kills made.
     """
     from nas.search.study import SearchStudy
 
@@ -124,22 +125,31 @@ def run_protocol_faults(spec: str, study: str, grammar: str, arch_texts: list[st
         proc.start()
         return proc
 
-    start_at = time.time() + 3.0
-    procs = [launch(start_at) for _ in range(workers)]
-    time.sleep(3.0)
+    procs = [launch(time.time() + 3.0) for _ in range(workers)]
     hits = 0
     for _ in range(kills):
-        time.sleep(rng.uniform(0.3, 2.0))
-        alive = [p for p in procs if p.is_alive()]
-        if not alive:
+        time.sleep(rng.uniform(0.1, 1.0))
+        victim = _busy_worker(opened, procs, rng)
+        if victim is None:
             break
-        victim = rng.choice(alive)
-        holding = any(r.worker and r.worker.endswith(f":{victim.pid}")
-                      for r in opened.history().running)
         os.kill(victim.pid, signal.SIGKILL)
         victim.join()
-        hits += holding
+        hits += 1
         procs.append(launch(time.time()))
     for proc in procs:
         proc.join(timeout=300)
     return SearchStudy.open(spec, study, create=False).history(), hits
+
+
+def _busy_worker(study, procs, rng, timeout: float = 60.0):
+    """A random live process that holds a running trial (None if none shows up)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pids = {r.worker.rsplit(":", 1)[1] for r in study.history().running if r.worker}
+        busy = [p for p in procs if p.is_alive() and str(p.pid) in pids]
+        if busy:
+            return rng.choice(busy)
+        if not any(p.is_alive() for p in procs):
+            return None
+        time.sleep(0.05)
+    return None

@@ -23,7 +23,7 @@ from nas.search.claims import NothingToPropose, Proposer, claim, has_room, withi
 from nas.search.config import SearchConfig
 from nas.search.history import DISCARDED, REQUEUE, History
 from nas.search.lease import Lease, reap_stale, worker_id
-from nas.search.signals import Interrupted, graceful_stop
+from nas.search.signals import Interrupted, critical, graceful_stop
 
 #: what a worker reports while it runs: (event, history, details)
 Listener = Callable[[str, History, dict], None]
@@ -111,7 +111,11 @@ def run_worker(ctx: SearchContext, listener: Listener | None = None,
         and StorageError when the storage stays unreachable.
     """
     report = WorkerReport(worker_id())
-    notify = listener or (lambda *args: None)
+
+    def notify(event: str, history, details: dict) -> None:
+        if listener is not None:  # ``history`` may be a callable: read only when needed
+            listener(event, history() if callable(history) else history, details)
+
     with graceful_stop():
         while True:
             history = _reaped_history(ctx, report)
@@ -131,7 +135,7 @@ def run_worker(ctx: SearchContext, listener: Listener | None = None,
             except NothingToPropose as exc:
                 report.stopped = f"nothing left to propose: {exc}"
                 break
-    notify("stop", ctx.study.history(), {"reason": report.stopped})
+    notify("stop", ctx.study.history, {"reason": report.stopped})
     return report
 
 
@@ -175,35 +179,44 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
 
 
 def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify) -> None:
-    from nas.search.evaluate import evaluate
+    from nas.search.evaluate import evaluate, export
 
     study, evaluate = ctx.study, ctx.evaluator or evaluate
     study.set_user_attrs(trial_id, {"origin": proposal.origin,
                                     "parents": list(proposal.parents) or None})
-    outcome = evaluate(ctx, proposal.arch, trial_number=number)
+    outcome = evaluate(ctx, proposal.arch, trial_number=number)  # a signal stops it
     if lease.lost:
-        notify("lost", study.history(), {"number": number})
+        notify("lost", study.history, {"number": number})
         return  # failed as stale while we worked: its architecture is re-queued
-    lease.stop()
-    from optuna.exceptions import UpdateFinishedTrialError
-
-    try:
-        claimed = ("arch", "arch_id")  # written by the claim already
-        study.set_user_attrs(trial_id, {k: v for k, v in outcome.attrs.items()
-                                        if k not in claimed})
-        state = "FAIL" if outcome.failed else "COMPLETE"
-        done = study.finish(trial_id, state, outcome.value)
-    except UpdateFinishedTrialError:
-        done = False
+    with critical():  # trained: a signal now waits until the result is recorded
+        done = _record(ctx, trial_id, number, outcome, export)
+        lease.stop()
     if done:
         report.trials.append(number)
         if outcome.failed:
             report.failed += 1
         else:
             report.completed += 1
-    notify("finish", study.history(), {"number": number, "arch_id": proposal.arch.id,
+    notify("finish", study.history, {"number": number, "arch_id": proposal.arch.id,
                                        "value": outcome.value, "recorded": done,
                                        "fail_reason": outcome.attrs.get("fail_reason")})
+
+
+def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> bool:
+    """Export, write the attributes and finish the trial; False if someone failed it
+    first (as stale)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    outcome.attrs.update(export(ctx, outcome, number))
+    outcome.model = None
+    claimed = ("arch", "arch_id")  # written by the claim already
+    try:
+        ctx.study.set_user_attrs(trial_id, {k: v for k, v in outcome.attrs.items()
+                                            if k not in claimed})
+        state = "FAIL" if outcome.failed else "COMPLETE"
+        return ctx.study.finish(trial_id, state, outcome.value)
+    except UpdateFinishedTrialError:
+        return False
 
 
 def _discard(ctx: SearchContext, trial_id: int, reason: str) -> None:

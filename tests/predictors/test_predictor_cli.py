@@ -1,0 +1,58 @@
+"""``nas predict`` and ``nas predictor train|eval`` on a small real store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nas.cli import run_app
+
+
+@pytest.fixture(scope="module")
+def store(family, tmp_path_factory):
+    from bench.store import OnnxBenchStore
+    from predictors.synthetic import export, known_score, sample_specs
+
+    root = tmp_path_factory.mktemp("store")
+    st = OnnxBenchStore(root, create=True)
+    for i, spec in enumerate(sample_specs(48, seed=0)):
+        st.add(export(spec), {"arch_id": f"{i:012x}", "arch": repr(spec), "grammar": spec.kind,
+                              "task": "toy", "metric": "accuracy",
+                              "val_score": known_score(spec)}, refresh_index=False)
+    st.refresh_index()
+    return root
+
+
+def test_predict_without_a_shipped_predictor_says_how_to_train(family, capsys, monkeypatch):
+    from nas.cli import predict as cli
+
+    monkeypatch.setattr(cli, "default_predictor_path", lambda: family[0][0].parent / "none")
+    assert run_app(["predict", str(family[0][0])]) == 2
+    err = capsys.readouterr().err
+    assert "nas predictor train" in err and err.count("\n") == 1
+
+
+def test_train_predict_and_eval_from_a_store(store, family, tmp_path, capsys):
+    out = tmp_path / "toy.predictor"
+    assert run_app(["predictor", "train", "--store", str(store), "-o", str(out)]) == 0
+    assert "48 records" in capsys.readouterr().out
+    paths = [str(p) for p in family[0][:3]]
+    assert run_app(["predict", *paths, "--predictor", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["target"] == "score" and len(result["predictions"]) == 3
+    assert run_app(["predictor", "eval", "--store", str(store), "--predictor", str(out),
+                    "--split", "in-space", "--as-is", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    methods = {r["method"] for r in table["summary"]}
+    assert {"refit", "given", "params", "macs"} <= methods
+    refit = next(r for r in table["summary"] if r["method"] == "refit")
+    assert refit["kendall_tau"] > 0.5
+
+
+def test_bad_stores_and_splits_fail_in_one_line(store, capsys):
+    assert run_app(["predictor", "eval", "--store", str(store), "--split", "random"]) == 2
+    assert "unknown split 'random'" in capsys.readouterr().err
+    assert run_app(["predictor", "train", "--store", str(store / "missing"), "-o", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "no ONNX-Bench store" in err and err.count("\n") == 1

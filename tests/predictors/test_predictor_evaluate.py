@@ -1,0 +1,80 @@
+"""Evaluation splits and the method x baseline table, on the synthetic family."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nas.errors import PredictorError, StoreError
+from predictors import evaluate as ev
+
+
+@pytest.fixture(scope="module")
+def records(family):
+    paths, scores = family
+    root = paths[0].parent
+    df = pd.DataFrame({
+        "arch_id": [p.stem for p in paths],
+        "grammar": [p.stem.split("-")[0] for p in paths],    # "mlp" / "cnn"
+        "task": "toy", "val_score": scores, "higher_is_better": True,
+        "onnx_path": [p.name for p in paths],
+    })
+    return ev.scored(df), root
+
+
+def test_in_space_splits_are_disjoint_and_bounded(records):
+    df, _ = records
+    splits = ev.in_space_splits(df, train_size=15, min_group=10)
+    assert {s.group for s in splits} == {"cnn/toy", "mlp/toy"}
+    for s in splits:
+        assert len(s.train) == 15 and not set(s.train) & set(s.test)
+        assert df.iloc[np.concatenate([s.train, s.test])]["grammar"].nunique() == 1
+    assert [s.train.tolist() for s in splits] == \
+        [s.train.tolist() for s in ev.in_space_splits(df, train_size=15, min_group=10)]
+
+
+def test_by_grammar_splits_hold_one_grammar_out(records):
+    df, _ = records
+    splits = ev.by_grammar_splits(df)
+    assert len(splits) == 2
+    for s in splits:
+        held = s.group.split()[1].split("/")[0]
+        assert set(df.iloc[s.test]["grammar"]) == {held}
+        assert held not in set(df.iloc[s.train]["grammar"])
+    with pytest.raises(PredictorError, match="unknown split"):
+        ev.make_splits(df, "random")
+
+
+def test_lower_is_better_scores_are_flipped():
+    df = pd.DataFrame({"arch_id": ["a", "b"], "grammar": "g", "task": "t",
+                       "val_score": [1.0, 2.0], "higher_is_better": [False, False],
+                       "onnx_path": ["a.onnx", "b.onnx"]})
+    assert ev.scored(df)["target"].tolist() == [-1.0, -2.0]
+
+
+def test_evaluate_reports_methods_and_baselines_on_the_same_split(records):
+    df, root = records
+    views = ev.load_views(df, root)
+    splits = ev.in_space_splits(df, train_size=20, min_group=10)
+    proxies = pd.DataFrame({"synflow": np.arange(len(df), dtype=float)}, index=df["arch_id"])
+    methods = {"hashing+ridge": {"encoder": "hashing", "regressor": "ridge"}}
+    rows = ev.evaluate(df, views, splits, methods=methods, proxies=proxies)
+    assert set(rows["method"]) == {"hashing+ridge", "params", "macs", "proxy:synflow"}
+    assert (rows.groupby("group")["n_test"].nunique() == 1).all()  # same test set for all
+    summary = ev.summarize(rows)
+    best = summary.iloc[0]
+    assert best["method"] == "hashing+ridge" and best["kendall_tau"] > 0.6
+    assert list(summary.columns) == ["split", "method", "kendall_tau", "spearman", "groups",
+                                     "n_test"]
+
+
+def test_records_are_read_from_an_index_without_bench_store(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bench.store", None)  # as if not installed
+    with pytest.raises(StoreError, match="no ONNX-Bench store"):
+        ev.load_records(tmp_path)
+    pd.DataFrame({"arch_id": ["a"], "grammar": ["g"], "task": ["t"], "val_score": [0.5],
+                  "onnx_path": ["g/t/a.onnx"]}).to_csv(tmp_path / "index.csv", index=False)
+    assert ev.load_records(tmp_path)["arch_id"].tolist() == ["a"]

@@ -1,0 +1,97 @@
+"""Checks shared by the end-to-end tests: what a finished run directory must hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.store import OnnxBenchStore
+from nas.onnx_file import read_metadata
+from nas.search.study import SearchStudy
+
+#: user_attrs every completed trial carries (docs/SCHEMA.md, plus the worker)
+COMPLETE_ATTRS = {"arch", "arch_id", "grammar", "grammar_hash", "task", "metric", "val_score",
+                  "test_score", "params", "macs", "hparams", "train_seconds", "epochs",
+                  "strategy", "seed", "worker"}
+
+
+def open_run(run: Path, study: str | None = None) -> SearchStudy:
+    meta = json.loads((run / "run.json").read_text())
+    spec = meta["storage"]
+    if "://" not in spec and not Path(spec).is_absolute():
+        spec = str(run / spec)
+    return SearchStudy.open(spec, study or meta["study"], create=False)
+
+
+def check_run(run: Path, budget: int, study: str | None = None, exported: bool = True):
+    """Assert the study and store of ``run`` agree and hold ``budget`` evaluations.
+
+    Returns the study's history.
+    """
+    history = open_run(run, study).history()
+    evaluated = history.evaluated
+    assert len(evaluated) == budget, [(r.number, r.state, r.fail_reason) for r in history.records]
+    ids = [r.arch_id for r in evaluated]
+    assert len(set(ids)) == len(ids), "an architecture was evaluated twice"
+    assert not history.running
+    for r in history.completed:
+        missing = COMPLETE_ATTRS - set(r.user_attrs)
+        assert not missing, f"trial {r.number} lacks {missing}"
+        assert r.user_attrs["val_score"] == r.value
+    for r in history.failed:
+        assert r.fail_reason, f"failed trial {r.number} has no reason"
+    if exported:
+        check_store(run / "bench", history)
+    return history
+
+
+def check_store(root: Path, history) -> None:
+    """Every completed trial is in the store index, with a valid ONNX file scored first."""
+    frame = OnnxBenchStore(root).to_dataframe()
+    done = {r.arch_id: r for r in history.completed if "store_error" not in r.user_attrs}
+    assert set(frame["arch_id"]) == set(done)
+    for row in frame.itertuples():
+        trial = done[row.arch_id]
+        assert row.trial_number == trial.number and row.val_score == trial.value
+        assert row.onnx_path == trial.user_attrs["onnx_path"]
+        meta = read_metadata(root / row.onnx_path)
+        first_key, first_value = next(iter(meta.items()))
+        assert first_key == "score" and float(first_value) == trial.value
+
+
+# --- searches in subprocesses (crash tests) ---------------------------------------
+
+# ffn on digits: about 0.5-3 s per evaluation at 80 epochs, long enough to kill mid-trial
+SEARCH = [sys.executable, "-m", "nas", "search", "-g", "ffn", "-t", "digits", "--epochs",
+          "80", "--tune-trials", "1", "--out", "run", "--json"]
+
+
+def start(workdir, *extra) -> subprocess.Popen:
+    return subprocess.Popen([*SEARCH, *extra], cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+
+
+def finish(workdir, *extra) -> dict:
+    done = subprocess.run([*SEARCH, *extra], cwd=workdir, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def wait_for_running(workdir, proc, done_at_least: int = 1, timeout: float = 180):
+    """Wait until ``done_at_least`` evaluations finished and another one is under way;
+    returns that running trial's record."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if (workdir / "run" / "run.json").exists():
+            history = open_run(workdir / "run").history()
+            running = [r for r in history.running if r.arch_id]
+            if len(history.evaluated) >= done_at_least and running:
+                return running[0]
+        time.sleep(0.05)
+    raise AssertionError("the search never reached the wanted state")
