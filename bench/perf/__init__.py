@@ -10,6 +10,7 @@ the same run. Suites live in ``bench/perf/<area>.py`` and are imported lazily so
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 
 Suite = Callable[[bool], list[dict]]
@@ -50,3 +51,21 @@ def get_suite(name: str) -> Suite:
         raise KeyError(f"unknown perf suite {name!r}; known: {', '.join(available_suites())}")
     importlib.import_module(SUITE_MODULES[name])
     return _SUITES[name]
+
+
+def load_note(what: str) -> str:
+    """``what`` plus the machine's load average: other processes on the cores skew timings."""
+    if hasattr(os, "getloadavg"):
+        what += f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    return what
+
+
+def scaling_rows(label: str, one: float, two: float, target: float, what: str) -> list[dict]:
+    """Rows for a 1-worker vs 2-worker throughput figure (evaluations/s and their ratio)."""
+    what = load_note(what)
+    return [
+        {"figure": f"{label}, 1 worker", "value": one, "unit": "evals/s", "detail": what},
+        {"figure": f"{label}, 2 workers", "value": two, "unit": "evals/s", "detail": what},
+        {"figure": f"{label}, 2 workers / 1 worker", "value": two / one, "unit": "x",
+         "baseline": 1.0, "target": target, "detail": what},
+    ]

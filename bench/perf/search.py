@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import shutil
 import statistics
 from pathlib import Path
 
-from bench.perf import perf_suite
+from bench.perf import perf_suite, scaling_rows
 
 OUT = Path("runs") / "perf"
 THROUGHPUT_TARGET = 1.8
@@ -156,16 +155,7 @@ def throughput(budget: int, epochs: int, repeats: int) -> list[dict]:
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     what = (f"ffn on digits, {budget} evaluations of 1 x {epochs} epochs, random proposals, "
             f"journal storage, ONNX export on; median of {repeats}")
-    if hasattr(os, "getloadavg"):  # other processes on the same cores skew this figure
-        what += f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    return [
-        {"figure": "search loop evaluations/s, 1 worker", "value": one, "unit": "evals/s",
-         "detail": what},
-        {"figure": "search loop evaluations/s, 2 workers", "value": two, "unit": "evals/s",
-         "detail": what},
-        {"figure": "search loop throughput, 2 workers / 1 worker", "value": two / one,
-         "unit": "x", "baseline": 1.0, "target": THROUGHPUT_TARGET, "detail": what},
-    ]
+    return scaling_rows("search loop evaluations/s", one, two, THROUGHPUT_TARGET, what)
 
 
 @perf_suite("search")

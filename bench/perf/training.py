@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.perf import perf_suite
+from bench.perf import perf_suite, scaling_rows
 
 EPOCH_TARGET = 1.10
 WORKER_TARGET = 1.8
@@ -171,16 +171,7 @@ def worker_throughput(n_models: int, epochs: int, repeats: int) -> list[dict]:
                 p.terminate()
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     what = f"{n_models} MLPs x {epochs} epochs on digits per worker, median of {repeats}"
-    if hasattr(os, "getloadavg"):  # other processes on the same cores skew this figure
-        what += f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    return [
-        {"figure": "evaluations/s, 1 worker process", "value": one, "unit": "evals/s",
-         "detail": what},
-        {"figure": "evaluations/s, 2 worker processes", "value": two, "unit": "evals/s",
-         "detail": what},
-        {"figure": "throughput ratio, 2 workers / 1 worker (2 cores)", "value": two / one,
-         "unit": "x", "baseline": 1.0, "target": WORKER_TARGET, "detail": what},
-    ]
+    return scaling_rows("evaluations/s of worker processes", one, two, WORKER_TARGET, what)
 
 
 @perf_suite("training")
