@@ -13,8 +13,10 @@ from nas.cli.app import app
 from nas.errors import NasError, StorageError
 from nas.search.config import (
     DEFAULT_BUDGET,
+    DEFAULT_CANDIDATES,
     DEFAULT_EPOCHS,
     DEFAULT_HEARTBEAT_S,
+    DEFAULT_PREDICTOR_WARMUP,
     DEFAULT_STALE_AFTER_S,
     DEFAULT_TRIAL_SECONDS,
     DEFAULT_TUNE_TRIALS,
@@ -33,8 +35,8 @@ def search(
     target: str = typer.Option(None, "--target", help="Target column of a CSV task."),
     task_option: list[str] = typer.Option(None, "--task-option", help="KEY=VALUE option for "
                                           "the task builder (repeatable), e.g. n_train=500."),
-    strategy: str = typer.Option("evolution", "--strategy", "-s", help="random or evolution "
-                                 "(regularized evolution)."),
+    strategy: str = typer.Option("evolution", "--strategy", "-s", help="random, evolution "
+                                 "(regularized evolution) or predictor (predictor-guided)."),
     budget: int = typer.Option(DEFAULT_BUDGET, "--budget", "-n", help="Architecture "
                                "evaluations in the whole study (all workers, all machines)."),
     tune_trials: int = typer.Option(DEFAULT_TUNE_TRIALS, "--tune-trials", help="Hyperparameter "
@@ -51,14 +53,21 @@ def search(
     out: Path = typer.Option(None, "--out", "-o", help="Run directory (default "
                              "runs/<study>)."),
     seed: int = typer.Option(0, "--seed", help="Seed of data splits, proposals and training."),
-    seed_references: bool = typer.Option(False, "--seed-references", help="Evaluate the "
-                                         "grammar's reference architectures first."),
+    seed_references: bool = typer.Option(True, "--seed-references/--no-seed-references",
+                                         help="Evaluate the grammar's reference "
+                                         "architectures that fit the task first."),
     population: int = typer.Option(None, "--population", help="Evolution population "
                                    "(default: budget/3, at most 100)."),
     tournament: int = typer.Option(None, "--tournament", help="Evolution tournament size "
                                    "(default: population/4, 2..10)."),
     crossover_rate: float = typer.Option(0.2, "--crossover-rate", help="Share of evolution "
                                          "children made by crossover."),
+    candidates: int = typer.Option(DEFAULT_CANDIDATES, "--candidates", help="Architectures "
+                                   "the predictor ranks per proposal (--strategy predictor)."),
+    predictor_warmup: int = typer.Option(DEFAULT_PREDICTOR_WARMUP, "--predictor-warmup",
+                                         help="Completed evaluations before the study's own "
+                                         "predictor ranks (before: the shipped default "
+                                         "predictor, else random)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     heartbeat: float = typer.Option(DEFAULT_HEARTBEAT_S, "--heartbeat", help="Seconds between "
                                     "lease renewals of a running trial."),
@@ -79,8 +88,8 @@ def search(
         trial_seconds=trial_seconds or None, workers=workers, study=study, storage=storage,
         out=str(out) if out else None, seed=seed, seed_references=seed_references,
         population=population, tournament=tournament, crossover_rate=crossover_rate,
-        device=device, heartbeat_s=heartbeat, stale_after_s=stale_after,
-        export=not no_export)
+        candidates=candidates, predictor_warmup=predictor_warmup, device=device,
+        heartbeat_s=heartbeat, stale_after_s=stale_after, export=not no_export)
     _quiet_libraries()
     mode = "plain" if as_json or not sys.stdout.isatty() else "rich"
     stream = sys.stderr if as_json else sys.stdout
