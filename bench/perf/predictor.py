@@ -9,6 +9,9 @@
   exists): median Kendall tau / Spearman per method on the in-space and by-grammar
   splits of :mod:`predictors.evaluate`, each with the best of params / MACs / zero-cost
   proxies on the same splits as its baseline.
+* search efficiency (:mod:`bench.perf.predictor_search`): evaluations predictor-guided
+  search needs to reach random search's best-of-60 (target <= 20), and the seconds per
+  proposal of the predictor strategy.
 """
 
 from __future__ import annotations
@@ -35,7 +38,16 @@ def run(quick: bool) -> list[dict]:
                                                       else None)
     if store:
         rows += _ranking(Path(store), quick)
-    return rows
+    return rows + _search_rows(quick)
+
+
+def _search_rows(quick: bool) -> list[dict]:
+    import optuna
+
+    from bench.perf.predictor_search import proposal_seconds, search_efficiency
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return search_efficiency(quick) + proposal_seconds(quick)
 
 
 def _median_rate(fn, n: int, repeats: int, before=None) -> tuple[float, float]:

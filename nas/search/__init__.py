@@ -6,7 +6,8 @@
 Modules, one idea each:
 
 * :mod:`~nas.search.config`: :class:`SearchConfig`, the typed options of a search.
-* :mod:`~nas.search.strategies`: ``random`` and ``evolution`` (regularized evolution).
+* :mod:`~nas.search.strategies`: ``random`` and ``evolution`` (regularized evolution);
+  :mod:`~nas.search.predictor_strategy`: ``predictor`` (predictor-guided search).
 * :mod:`~nas.search.claims`: the budget and one-evaluation-per-architecture protocol.
 * :mod:`~nas.search.lease`: leases on running trials, stale-trial detection.
 * :mod:`~nas.search.worker`: the worker loop; :mod:`~nas.search.evaluate`: one evaluation.
@@ -24,6 +25,7 @@ _EXPORTS = {
     "SearchSummary": "run", "default_storage": "run", "run_search": "run",
     "StudyStatus": "status", "study_status": "status", "EvolutionStrategy": "strategies",
     "Proposal": "strategies", "RandomStrategy": "strategies", "Strategy": "strategies",
+    "PredictorStrategy": "predictor_strategy",
     "SearchStudy": "study", "SearchContext": "worker", "WorkerReport": "worker",
     "run_worker": "worker",
 }

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-STRATEGIES = ("random", "evolution")
+STRATEGIES = ("random", "evolution", "predictor")
 DEVICES = ("cpu", "cuda", "auto")
 _FILE_SUFFIXES = (".csv", ".npz", ".lark")
 
@@ -23,6 +23,9 @@ DEFAULT_TRIAL_SECONDS = 60.0
 #: lease of a running trial: refreshed every HEARTBEAT_S, stale after STALE_AFTER_S
 DEFAULT_HEARTBEAT_S = 10.0
 DEFAULT_STALE_AFTER_S = 60.0
+#: predictor-guided search: candidates ranked per proposal, own results before refitting
+DEFAULT_CANDIDATES = 64
+DEFAULT_PREDICTOR_WARMUP = 8
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class SearchConfig:
         task: task name, family member (``sort-5``) or a ``.csv``/``.npz`` path.
         target: target column of a CSV task.
         task_options: extra options for the task builder (e.g. ``{"n_train": 500}``).
-        strategy: ``random`` or ``evolution`` (regularized evolution).
+        strategy: ``random``, ``evolution`` (regularized evolution) or ``predictor``
+            (predictor-guided).
         budget: architecture evaluations in the whole study, over all workers.
         tune_trials: inner tuning trials per architecture.
         epochs: epochs per inner trial.
@@ -47,6 +51,9 @@ class SearchConfig:
         seed_references: propose the grammar's reference architectures first.
         population, tournament: regularized evolution sizes (None = from the budget).
         crossover_rate: share of evolution children made by crossover.
+        candidates: architectures the predictor ranks per proposal (``predictor``).
+        predictor_warmup: completed evaluations before the study's own predictor ranks
+            (before that the shipped default predictor, else random proposals).
         device: ``cpu``, ``cuda`` or ``auto``.
         heartbeat_s, stale_after_s: lease refresh period and validity of a running trial.
         export: write every evaluated architecture to the run's ONNX-Bench store.
@@ -70,6 +77,8 @@ class SearchConfig:
     population: int | None = None
     tournament: int | None = None
     crossover_rate: float = 0.2
+    candidates: int = DEFAULT_CANDIDATES
+    predictor_warmup: int = DEFAULT_PREDICTOR_WARMUP
     device: str = "cpu"
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     stale_after_s: float = DEFAULT_STALE_AFTER_S
@@ -92,6 +101,9 @@ class SearchConfig:
             (self.tournament is not None and self.tournament < 1,
              "--tournament must be at least 1"),
             (not 0 <= self.crossover_rate <= 1, "--crossover-rate must lie in [0, 1]"),
+            (self.candidates < 1, "--candidates must be at least 1"),
+            (self.predictor_warmup < 2, "--predictor-warmup must be at least 2 (a fit needs "
+                                        "two results)"),
             (self.heartbeat_s <= 0 or self.stale_after_s < 2 * self.heartbeat_s,
              "the lease needs heartbeat > 0 and stale-after >= 2 x heartbeat"),
         ) if bad]

@@ -100,7 +100,7 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
     attrs, model = outcome.attrs, outcome.model
     keys = ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric", "val_score",
             "test_score", "params", "macs", "train_seconds", "epochs", "hparams", "seed",
-            "strategy")
+            "strategy", "predicted_score")
     record = {k: attrs[k] for k in keys if attrs.get(k) is not None}
     record.update(study=ctx.study_name, trial_number=trial_number)
     try:

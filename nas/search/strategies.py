@@ -13,13 +13,16 @@ the worker does those for every strategy (:mod:`nas.search.claims`).
   ``tournament`` of them picks the fittest as parent, and the child is a mutation of it
   (resample one subtree) or, with probability ``crossover_rate``, a crossover with the
   winner of a second tournament.
+* ``predictor``: rank many candidates with an ONNX-Net predictor refitted on the study's
+  own results, propose the top one (:mod:`nas.search.predictor_strategy`).
 """
 
 from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from bench.tasks.base import HeadSpec
 from nas.architecture import Architecture
@@ -29,11 +32,13 @@ from nas.search.history import History, TrialRecord
 @dataclass(frozen=True)
 class Proposal:
     """An architecture to evaluate and how it came about (``random``, ``mutation``,
-    ``crossover``, ``reference:<name>``, ``requeue``)."""
+    ``crossover``, ``reference:<name>``, ``requeue``); ``attrs`` are extra trial
+    user_attrs the strategy records (e.g. ``predicted_score``)."""
 
     arch: Architecture
     origin: str
     parents: tuple[str, ...] = ()
+    attrs: Mapping = field(default_factory=dict, compare=False)
 
 
 class Strategy(ABC):
@@ -107,6 +112,12 @@ def make_strategy(config, space, task) -> Strategy:
     """The strategy ``config.strategy`` for ``task``'s input shape and head."""
     if config.strategy == "random":
         return RandomStrategy(space, task.input_shape, task.head)
+    if config.strategy == "predictor":
+        from nas.search.predictor_strategy import PredictorStrategy
+
+        return PredictorStrategy(space, task.input_shape, task.head,
+                                 candidates=config.candidates, warmup=config.predictor_warmup,
+                                 seed=config.seed)
     population, tournament = config.evolution_sizes()
     return EvolutionStrategy(space, task.input_shape, task.head, population=population,
                              tournament=tournament, crossover_rate=config.crossover_rate)

@@ -183,8 +183,10 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
 
     study, evaluate = ctx.study, ctx.evaluator or evaluate
     study.set_user_attrs(trial_id, {"origin": proposal.origin,
-                                    "parents": list(proposal.parents) or None})
+                                    "parents": list(proposal.parents) or None,
+                                    **proposal.attrs})
     outcome = evaluate(ctx, proposal.arch, trial_number=number)  # a signal stops it
+    outcome.attrs.update(proposal.attrs)  # e.g. predicted_score, for the store's index too
     if lease.lost:
         notify("lost", study.history, {"number": number})
         return  # failed as stale while we worked: its architecture is re-queued

@@ -91,3 +91,20 @@ def test_status_errors_are_one_line(workdir, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert run_app(["status"]) == 2
     assert "no runs directory" in capsys.readouterr().err
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("args, target", [
+    (["grammars"], "nas.space.list_grammars"),            # a top-level command
+    (["bench", "ls", "--store", "store"], "nas.cli.bench._open"),  # a command of a group
+    (["status", "--storage", "x.journal", "--study", "x"], "nas.search.study.SearchStudy.open"),
+])
+def test_ctrl_c_in_any_command_prints_one_line_and_exits_130(workdir, capsys, monkeypatch,
+                                                             args, target):
+    monkeypatch.setattr(target, interrupt)
+    assert run_app(args) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "interrupted: results written so far are kept"
