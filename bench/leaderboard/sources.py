@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from nas.errors import LeaderboardError, StorageError, StoreError
+from nas.search.history import DISCARDED, REQUEUE
+from nas.search.storage import with_driver
 
 #: trial user_attrs the leaderboard reads (docs/SCHEMA.md, "Outer search study")
 TRIAL_ATTRS = (
@@ -25,13 +27,18 @@ TRIAL_ATTRS = (
 #: index files of an ONNX-Bench store root, in order of preference
 INDEX_FILES = ("index.parquet", "index.csv")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+#: trial system_attrs with which ``nas search`` marks failed trials that were not
+#: evaluations: re-queued (worker killed or interrupted; the architecture runs again)
+#: and discarded (lost the race for the last budget slot). They spent no budget.
+NOT_EVALUATIONS = (REQUEUE, DISCARDED)
 
 
 @dataclass
 class StudyData:
     """The finished trials of one outer study, as a frame, plus the study's attributes.
 
-    ``trials`` has one row per finished trial (COMPLETE, FAIL or PRUNED) with columns
+    ``trials`` has one row per finished evaluation (COMPLETE, FAIL or PRUNED; trials the
+    search re-queued or discarded are left out, see :data:`NOT_EVALUATIONS`) with columns
     ``trial_number, state, value, started_at, completed_at`` and the schema's user_attrs.
     """
 
@@ -53,6 +60,8 @@ def open_storage(storage):
 
     A path ending in .db/.sqlite/.sqlite3 opens as SQLite, any other path as a journal
     file. A missing file is an error (opening it would create an empty study storage).
+    ``postgresql://`` URLs get the installed driver, as ``nas search`` gives them
+    (:func:`nas.search.storage.with_driver`).
 
     Raises:
         LeaderboardError: when the file does not exist.
@@ -78,7 +87,7 @@ def open_storage(storage):
     elif text.startswith("sqlite:///") and not Path(text[len("sqlite:///"):]).is_file():
         raise LeaderboardError(f"SQLite file of {text!r} does not exist: check the path")
     try:
-        return optuna.storages.get_storage(text)
+        return optuna.storages.get_storage(with_driver(text))
     except Exception as exc:  # driver and connection errors come in many types
         raise StorageError(
             f"cannot open Optuna storage {redact(text)!r}: {exc}. Check the URL, that the "
@@ -110,7 +119,8 @@ def load_study(study=None, storage=None) -> StudyData:
                                "leaderboard ranks by one validation score")
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
                 optuna.trial.TrialState.PRUNED)
-    trials = store.get_all_trials(study_id, deepcopy=False, states=finished)
+    trials = [t for t in store.get_all_trials(study_id, deepcopy=False, states=finished)
+              if not is_protocol_only(t)]
     return StudyData(
         name=name,
         storage=_label(storage),
@@ -119,6 +129,12 @@ def load_study(study=None, storage=None) -> StudyData:
         user_attrs=dict(store.get_study_user_attrs(study_id)),
         system_attrs=dict(store.get_study_system_attrs(study_id)),
     )
+
+
+def is_protocol_only(trial) -> bool:
+    """Whether a finished trial is a search-protocol leftover rather than an evaluation:
+    failed and marked re-queued or discarded (its failure is not the architecture's)."""
+    return any(trial.system_attrs.get(key) for key in NOT_EVALUATIONS)
 
 
 def unwrap_study(study, storage):

@@ -9,11 +9,33 @@ import sys
 import traceback
 
 import typer
+from typer.core import TyperGroup
 
 from nas.errors import NasError
 
+#: the line every command prints when Ctrl-C (SIGINT) stops it
+INTERRUPTED = "interrupted: results written so far are kept"
+
+
+class _Commands(TyperGroup):
+    """The root command group: a KeyboardInterrupt inside any command becomes the
+    :data:`INTERRUPTED` line and exit code 130.
+
+    Typer's own handling turns it into a silent exit 130 before :func:`run_app` could
+    see it, so it is caught here, around every (sub)command's invocation.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            typer.echo(INTERRUPTED, err=True)
+            raise typer.Exit(130) from None
+
+
 app = typer.Typer(
     name="nas",
+    cls=_Commands,
     help="Grammar-driven neural architecture search.",
     no_args_is_help=True,
     add_completion=False,
@@ -55,8 +77,8 @@ def run_app(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except KeyboardInterrupt:
-        typer.echo("interrupted: results written so far are kept", err=True)
+    except KeyboardInterrupt:  # outside a command (while parsing arguments)
+        typer.echo(INTERRUPTED, err=True)
         return 130
     except Exception as exc:  # click usage errors and anything unexpected
         import click

@@ -47,6 +47,19 @@ class FixedStrategy(Strategy):
         return Proposal(self.archs[0], "fixed")
 
 
+class SpreadStrategy(FixedStrategy):
+    """Proposes a random one of ``archs`` that the history does not hold yet (seeded by
+    the trial, like every proposal): workers rarely want the same one, as in a real
+    random search. Used to time the protocol rather than to provoke races."""
+
+    name = "spread"
+
+    def propose(self, history: History, rng) -> Proposal:
+        taken = history.claimed_ids()
+        free = [arch for arch in self.archs if arch.id not in taken]
+        return Proposal(rng.choice(free) if free else self.archs[0], "spread")
+
+
 def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) -> Outcome:
     """An evaluation that takes ``seconds`` and scores ``1 / (1 + trial_number)``."""
     time.sleep(seconds)
@@ -58,8 +71,9 @@ def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) ->
 
 def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
                      eval_seconds: float = 0.0, heartbeat_s: float = 1.0,
-                     stale_after_s: float = 5.0) -> SearchContext:
-    """A :class:`SearchContext` whose evaluations are instant (see the module docstring)."""
+                     stale_after_s: float = 5.0, spread: bool = False) -> SearchContext:
+    """A :class:`SearchContext` whose evaluations are instant (see the module docstring);
+    ``spread`` proposes with :class:`SpreadStrategy` instead of :class:`FixedStrategy`."""
     from nas.search.study import SearchStudy
     from nas.space import load_space
 
@@ -68,23 +82,29 @@ def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str],
     config = SearchConfig(grammar=grammar, budget=budget, study=study, storage=spec,
                           export=False, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s)
     opened = SearchStudy.open(spec, study, direction="maximize")
-    return SearchContext(config, space, None, Proposer(FixedStrategy(space, archs)), None,
+    strategy = (SpreadStrategy if spread else FixedStrategy)(space, archs)
+    return SearchContext(config, space, None, Proposer(strategy), None,
                          opened, spec, partial(instant_evaluation, seconds=eval_seconds))
 
 
 def protocol_worker(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
-                    start_at: float, eval_seconds: float, results) -> None:
+                    start_at: float, eval_seconds: float, results, spread: bool = False
+                    ) -> None:
     """One racing worker process: wait for ``start_at`` (wall clock), then run the loop."""
-    ctx = protocol_context(spec, study, grammar, arch_texts, budget, eval_seconds)
+    ctx = protocol_context(spec, study, grammar, arch_texts, budget, eval_seconds,
+                           spread=spread)
     time.sleep(max(0.0, start_at - time.time()))
     report = run_worker(ctx, poll_s=0.05)
     results.put(asdict(report))
 
 
 def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
-                      workers: int, eval_seconds: float = 0.0, start_delay: float = 3.0
-                      ) -> tuple[History, list[WorkerReport]]:
-    """Race ``workers`` processes on one study; returns its history and their reports."""
+                      workers: int, eval_seconds: float = 0.0, start_delay: float = 3.0,
+                      spread: bool = False) -> tuple[History, list[WorkerReport]]:
+    """Race ``workers`` processes on one study; returns its history and their reports.
+
+    ``spread``: each trial proposes a random free architecture (:class:`SpreadStrategy`)
+    rather than all workers the same one (for timings)."""
     from nas.search.study import SearchStudy
 
     SearchStudy.open(spec, study, direction="maximize")  # create it before the race
@@ -92,7 +112,8 @@ def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str]
     results = mp.Queue()
     start_at = time.time() + start_delay  # after every process has imported torch
     procs = [mp.Process(target=protocol_worker, args=(spec, study, grammar, arch_texts,
-                                                      budget, start_at, eval_seconds, results))
+                                                      budget, start_at, eval_seconds, results,
+                                                      spread))
              for _ in range(workers)]
     for proc in procs:
         proc.start()
