@@ -120,7 +120,7 @@ class LeafTable:
         return self._peaks[(rule.rule, x, ctx)]
 
     #: entries kept before the caches are dropped (keeps memory bounded on long runs)
-    MAX_ENTRIES = 200_000
+    MAX_ENTRIES = 100_000
 
     def trim(self) -> None:
         """Drop the per-shape caches once they hold more than :attr:`MAX_ENTRIES` entries.
