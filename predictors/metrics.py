@@ -27,26 +27,26 @@ def _ranked(a: np.ndarray, b: np.ndarray) -> bool:
 
 def kendall_tau(predicted, actual) -> float:
     """Kendall's tau-b between two score lists (1: same order, -1: reversed)."""
-    a, b = _pair(predicted, actual)
-    if not _ranked(a, b):
-        return float("nan")
     from scipy.stats import kendalltau
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(kendalltau(a, b).statistic)
+    return _rank_correlation(kendalltau, predicted, actual)
 
 
 def spearman(predicted, actual) -> float:
     """Spearman's rank correlation between two score lists."""
+    from scipy.stats import spearmanr
+
+    return _rank_correlation(spearmanr, predicted, actual)
+
+
+def _rank_correlation(statistic, predicted, actual) -> float:
+    """``statistic(a, b).statistic``; nan when either list has fewer than 2 distinct values."""
     a, b = _pair(predicted, actual)
     if not _ranked(a, b):
         return float("nan")
-    from scipy.stats import spearmanr
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(spearmanr(a, b).statistic)
+        return float(statistic(a, b).statistic)
 
 
 def mae(predicted, actual) -> float:
