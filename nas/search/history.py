@@ -186,6 +186,12 @@ class History:
                 seen.add(r.arch_id)
         return queue
 
+    def counts(self) -> dict[str, int]:
+        """Trial counts by state, as ``nas search --json`` and ``nas status`` report them."""
+        return {"completed": len(self.completed), "failed": len(self.failed),
+                "running": len(self.running), "requeued": len(self.requeued()),
+                "discarded": sum(r.discarded for r in self.records)}
+
     def tried_ids(self) -> set[str]:
         """Every architecture id any trial ever held (re-queued ones included)."""
         return {r.arch_id for r in self.records if r.arch_id}

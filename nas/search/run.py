@@ -309,7 +309,5 @@ def summarise(ctx: SearchContext, history: History, stopped: str,
     return SearchSummary(
         study=ctx.study_name, storage=redact(ctx.storage_spec), run_dir=str(ctx.config.run_dir),
         store=str(ctx.config.store_dir) if ctx.store is not None else None,
-        budget=ctx.config.budget, completed=len(history.completed),
-        failed=len(history.failed), running=len(history.running),
-        requeued=len(history.requeued()), discarded=sum(r.discarded for r in history.records),
+        budget=ctx.config.budget, **history.counts(),
         best=best_info, stopped=stopped, workers=[asdict(r) for r in reports])

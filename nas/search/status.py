@@ -39,10 +39,7 @@ def study_status(study, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> StudySt
     budget = study.user_attrs().get("budget")
     now, here = time.time(), host_key()
     return StudyStatus(
-        study=study.name, storage=study.label, budget=budget,
-        completed=len(history.completed), failed=len(history.failed),
-        running=len(history.running), requeued=len(history.requeued()),
-        discarded=sum(r.discarded for r in history.records),
+        study=study.name, storage=study.label, budget=budget, **history.counts(),
         best=_best(history), workers=_per_worker(history, now),
         stale=[{"trial_number": r.number, "worker": r.worker, "arch_id": r.arch_id,
                 "reason": reason} for r in history.running
