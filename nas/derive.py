@@ -12,12 +12,14 @@ Limits are enforced while sampling, never after the fact:
   (``Grammar.min_size`` / ``min_depth``), so a derivation can always finish in bounds;
 * parameters, MACs and activation size, by offering only leaf ops whose exact counts
   fit the remaining budget;
-* sampling work, by switching to the shortest completions once ``max_expansions`` nodes
-  have been built, kept or discarded (bounded backtracking).
+* sampling work, by abandoning a branch subtree once it has built ``branch_expansions``
+  nodes (the branch then takes its single-op fallback), and by switching to the shortest
+  completions once ``max_expansions`` nodes have been built, kept or discarded.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from itertools import product
@@ -50,6 +52,7 @@ class Limits:
     max_expansions: int = 400  # nodes built (kept or not) before forcing shortest completions
     retries: int = 3  # attempts at a structure before giving it up
     branch_retries: int = 1  # subtrees tried per branch before its single-op fallback
+    branch_expansions: int = 48  # nodes one branch attempt may build before it is abandoned
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ class Candidate:
     macs: int
 
 
+class _Abandoned(Exception):
+    """A bounded branch attempt built more nodes than it was allowed."""
+
+
 @dataclass
 class _Budget:
     nodes: int = 0
@@ -101,9 +108,11 @@ class LeafTable:
         self._combos: dict[str, list[tuple[tuple[Value, ...], tuple]]] = {}
         self._viable: dict[tuple, tuple[str, ...]] = {}
         self._peaks: dict[tuple, tuple[int, int]] = {}
-        self.leaf_outputs: dict[tuple, dict] = {}
+        self.leaf_options: dict[tuple, tuple] = {}
         self.mergeable: dict[tuple, bool] = {}
-        self.fallbacks: dict[tuple, tuple] = {}
+        self.reaches: dict[tuple, bool] = {}
+        self._takes: dict[tuple, bool] = {}
+        self._slot_combos: dict[str, tuple] = {}
         self._reach: dict[tuple, tuple[int, int]] = {}
 
     def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
@@ -123,16 +132,19 @@ class LeafTable:
     MAX_ENTRIES = 100_000
 
     def trim(self) -> None:
-        """Drop the per-shape caches once they hold more than :attr:`MAX_ENTRIES` entries.
+        """Drop each per-shape cache that holds more than :attr:`MAX_ENTRIES` entries.
 
-        Shapes met once (most aggregation inputs) would otherwise accumulate forever;
-        the shapes that recur are recomputed in microseconds.
+        Shapes met once (most aggregation inputs) would otherwise accumulate forever.
+        Only the oversized cache goes: the leaf tables of recurring input shapes, costly
+        to rebuild, stay warm while the merge caches churn.
         """
-        sizes = (len(self._cache), len(self.mergeable), len(self._viable),
-                 len(self.fallbacks), 10 * len(self.leaf_outputs))
-        if max(sizes) > self.MAX_ENTRIES:
-            for cache in (self._cache, self._peaks, self._viable, self.leaf_outputs,
-                          self.mergeable, self.fallbacks):
+        if len(self._cache) > self.MAX_ENTRIES:
+            self._cache.clear()
+            self._peaks.clear()
+        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reaches, 1),
+                              (self._takes, 1),
+                              (self.leaf_options, 10)):
+            if weight * len(cache) > self.MAX_ENTRIES:
                 cache.clear()
 
     def reach(self, alts: tuple[str, ...]) -> tuple[int, int]:
@@ -169,23 +181,56 @@ class LeafTable:
                 return True
         return False
 
+    def produces(self, rule: NodeRule, x: Any, target: Any) -> bool:
+        """Whether some value choice of ``rule`` turns ``x`` into exactly ``target``."""
+        infer = get_op(rule.op).infer
+        return any(infer(x, args, None) == target for _, args in self._value_combos(rule))
+
     def _value_combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
         """Every combination of the rule's values, with the parsed args (computed once)."""
         combos = self._combos.get(rule.rule)
         if combos is None:
             choices = [[Value(s, t) for t in self.grammar.values[s]] for s in rule.slots]
             combos = self._combos[rule.rule] = [
-                (values, tuple(v.value for v in values)) for values in product(*choices)]
+                (tuple(values), tuple(v.value for v in values)) for values in product(*choices)]
         return combos
 
-    def _enumerate(self, rule: NodeRule, x: Any, ctx: Any):
+    def takes(self, rule: NodeRule, x: Any, ctx: Any) -> bool:
+        """:meth:`accepts`, cached per input."""
+        key = (rule.rule, x, ctx)
+        found = self._takes.get(key)
+        if found is None:
+            found = self._takes[key] = self.accepts(rule, x, ctx)
+        return found
+
+    def typed(self, rule: NodeRule, combo: tuple[tuple[Value, ...], tuple], x: Any,
+              ctx: Any) -> Candidate | None:
+        """One value choice of ``rule`` typed on ``x``, or None if it does not fit."""
         spec = get_op(rule.op)
-        for values, args in self._value_combos(rule):
-            out = spec.infer(x, args, ctx)
-            if out is None or not self._fits(out):
-                continue
-            yield Candidate(tuple(values), out, spec.params(x, args, ctx),
-                            spec.macs(x, args, ctx, out))
+        values, args = combo
+        out = spec.infer(x, args, ctx)
+        if out is None or not self._fits(out):
+            return None
+        return Candidate(values, out, spec.params(x, args, ctx), spec.macs(x, args, ctx, out))
+
+    def combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
+        """Every value choice of ``rule`` (values, parsed args), computed once."""
+        return self._value_combos(rule)
+
+    def slot_combos(self, slot: str) -> tuple[tuple[NodeRule, tuple], ...]:
+        """Every (leaf rule, value choice) that ``slot`` derives in one step."""
+        found = self._slot_combos.get(slot)
+        if found is None:
+            found = self._slot_combos[slot] = tuple(
+                (rule, combo) for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
+                for combo in self._value_combos(rule))
+        return found
+
+    def _enumerate(self, rule: NodeRule, x: Any, ctx: Any):
+        for combo in self._value_combos(rule):
+            found = self.typed(rule, combo, x, ctx)
+            if found is not None:
+                yield found
 
     def _fits(self, out: Any) -> bool:
         shapes = out if isinstance(out[0], tuple) else (out,)
@@ -201,6 +246,7 @@ class Deriver:
         self.rng = rng or random.Random(0)
         self.budget = _Budget()
         self.records: list[NodeInfo] = []
+        self._deadline = math.inf  # expansions at which the current branch attempt stops
 
     # --- sampling -------------------------------------------------------------------
 
@@ -276,15 +322,36 @@ class Deriver:
             return self._retry(self._sample_branching, rule, x, depth)
         if kind == "routing":
             return self._retry(self._sample_routing, rule, x, depth)
-        options = self._affordable(rule, x, ctx)
-        if not options:
+        if not self.leaves.takes(rule, x, ctx):
             return None
-        choice = self.rng.choice(options)
-        self.budget.expansions += 1
-        self.budget.nodes += 1
-        self.budget.params += choice.params
-        self.budget.macs += choice.macs
-        return Node(rule.op, choice.children), choice.out
+        params_left, macs_left = self._left()
+
+        def usable(combo) -> Candidate | None:
+            c = self.leaves.typed(rule, combo, x, ctx)
+            return c if c is not None and c.params <= params_left and c.macs <= macs_left else None
+
+        choice = self._draw(self.leaves.combos(rule), usable,
+                            lambda: self._affordable(rule, x, ctx))
+        return None if choice is None else self._place_leaf(rule.op, choice)
+
+    #: uniform draws tried before the options of a leaf are typed exhaustively
+    DRAWS = 16
+
+    def _draw(self, pool, usable, exhaustive):
+        """A uniform draw among the elements of ``pool`` that ``usable`` accepts.
+
+        Rejection sampling: most value choices of an op fit its input, so a few draws
+        replace typing all of them; only after :attr:`DRAWS` misses is ``exhaustive()``
+        (the accepted results, in pool order) listed and drawn from. The random stream
+        consumed depends on the inputs alone, never on what the caches hold, so a seed
+        keeps giving the same architecture.
+        """
+        for _ in range(self.DRAWS):
+            found = usable(pool[self.rng.randrange(len(pool))])
+            if found is not None:
+                return found
+        options = exhaustive()
+        return self.rng.choice(options) if options else None
 
     def _retry(self, fn, rule: NodeRule, x: Any, depth: int):
         for _ in range(self.limits.retries):
@@ -297,9 +364,14 @@ class Deriver:
 
     def _open(self, rule: NodeRule) -> None:
         """Count the structure node and reserve the smallest completion of its slots."""
-        self.budget.expansions += 1
+        self._expand()
         self.budget.nodes += 1
         self.budget.reserved += sum(self.g.min_size[s] for s in rule.slots)
+
+    def _expand(self) -> None:
+        self.budget.expansions += 1
+        if self.budget.expansions > self._deadline:
+            raise _Abandoned
 
     def _take(self, slot: str, x: Any, ctx: Any, depth: int):
         self.budget.reserved -= self.g.min_size[slot]
@@ -351,13 +423,30 @@ class Deriver:
         tries = self.limits.branch_retries if not outs or outs[0] == part else 0
         for _ in range(tries):
             snap = self.budget.snapshot()
-            result = self.sample(slot, part, None, depth + 1)
-            if result is None:
-                return None
-            if self._keeps_merge_open(later, part, merge_slot, outs, result[1], k):
+            result = self._bounded_attempt(slot, part, depth + 1)
+            if result is not None and self._keeps_merge_open(later, part, merge_slot, outs,
+                                                             result[1], k):
                 return result
             self.budget.restore(snap)
         return self._mergeable_leaf(slot, part, merge_slot, outs, k, later)
+
+    def _bounded_attempt(self, slot: str, part: Any, depth: int):
+        """Sample a branch subtree, abandoned once it has built ``branch_expansions`` nodes.
+
+        Branch subtrees that change shape are mostly discarded for the single-op
+        fallback, and the discarded ones are the large ones; bounding an attempt caps
+        that waste (kept branches are small: p99 17 nodes on einspace, at most ``max_nodes``).
+        """
+        outer = self._deadline
+        self._deadline = min(outer, self.budget.expansions + self.limits.branch_expansions)
+        try:
+            return self.sample(slot, part, None, depth)
+        except _Abandoned:
+            if self.budget.expansions > outer:
+                raise  # an enclosing attempt ran out too: it is the one to give up
+            return None
+        finally:
+            self._deadline = outer
 
     def _mergeable(self, merge_slot: str, outs: tuple) -> bool:
         key = (merge_slot, outs)
@@ -381,44 +470,56 @@ class Deriver:
         trial = tuple(outs) + (new,)
         if not self._mergeable(merge_slot, trial + (trial[0],) * (k - len(trial))):
             return False
-        return later is None or trial[0] in self._leaf_outputs(later, part)
+        return later is None or self._leaf_reaches(later, part, trial[0])
 
-    def _leaf_outputs(self, slot: str, part: Any) -> dict[Any, list[tuple[str, Candidate]]]:
-        """The single leaf ops that ``slot`` offers on ``part``, grouped by output."""
+    def _leaf_options(self, slot: str, part: Any) -> tuple[tuple[str, Candidate], ...]:
+        """Every single leaf op that ``slot`` offers on ``part``, typed."""
         key = (slot, part)
-        found = self.leaves.leaf_outputs.get(key)
+        found = self.leaves.leaf_options.get(key)
         if found is None:
-            found = self.leaves.leaf_outputs[key] = {}
-            for op, c in self._leaf_options(slot, part, budget=False):
-                found.setdefault(c.out, []).append((op, c))
+            found = self.leaves.leaf_options[key] = tuple(
+                (rule.op, c) for rule in self.g.derivable_rules[slot] if rule.is_leaf
+                for c in self.leaves.candidates(rule, part, None))
         return found
 
-    def _leaf_options(self, slot: str, part: Any, budget: bool = True):
-        for rule in self.g.derivable_rules[slot]:
-            if rule.is_leaf:
-                found = (self._affordable(rule, part, None) if budget
-                         else self.leaves.candidates(rule, part, None))
-                yield from ((rule.op, c) for c in found)
+    def _leaf_reaches(self, slot: str, part: Any, target: Any) -> bool:
+        """Whether one leaf op of ``slot`` turns ``part`` into ``target`` (stops at the first)."""
+        key = (slot, part, target)
+        found = self.leaves.reaches.get(key)
+        if found is None:
+            found = self.leaves.reaches[key] = any(
+                self.leaves.produces(rule, part, target)
+                for rule in self.g.derivable_rules[slot] if rule.is_leaf)
+        return found
 
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
-        """Last resort for a branch: one leaf op that keeps the merge possible."""
-        by_output = self._leaf_outputs(slot, part)  # many ops share an output shape
-        key = (slot, part, merge_slot, tuple(outs), k, later)
-        usable = self.leaves.fallbacks.get(key)
-        if usable is None:
-            usable = self.leaves.fallbacks[key] = tuple(
-                out for out in by_output
-                if self._keeps_merge_open(later, part, merge_slot, outs, out, k))
-        options = [option for out in usable for option in by_output[out]]
+        """Last resort for a branch: one leaf op that keeps the merge possible, drawn
+        uniformly among those that do and fit the budget."""
+        verdicts: dict[Any, bool] = {}  # many ops share an output shape
         params_left, macs_left = self._left()
-        if any(c.params > params_left or c.macs > macs_left for _, c in options):
-            options = [(op, c) for op, c in options
-                       if c.params <= params_left and c.macs <= macs_left]
-        if not options:
-            return None
-        op, choice = self.rng.choice(options)
-        self.budget.expansions += 1
+
+        def keeps_open(c: Candidate) -> bool:
+            if c.params > params_left or c.macs > macs_left:
+                return False
+            if c.out not in verdicts:
+                verdicts[c.out] = self._keeps_merge_open(later, part, merge_slot, outs, c.out, k)
+            return verdicts[c.out]
+
+        def usable(option):
+            rule, combo = option
+            c = self.leaves.typed(rule, combo, part, None)
+            return (rule.op, c) if c is not None and keeps_open(c) else None
+
+        def exhaustive():
+            return [(op, c) for op, c in self._leaf_options(slot, part) if keeps_open(c)]
+
+        pool = self.leaves.slot_combos(slot)
+        choice = self._draw(pool, usable, exhaustive) if pool else None
+        return None if choice is None else self._place_leaf(*choice)
+
+    def _place_leaf(self, op: str, choice: Candidate):
+        self._expand()
         self.budget.nodes += 1
         self.budget.params += choice.params
         self.budget.macs += choice.macs
