@@ -24,13 +24,14 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from bench.tasks.base import Split, Task
 from nas.errors import TrainingError
+from nas.records import from_known_keys
 
 OPTIMIZERS = ("adamw", "sgd")
 NOISE_DECAY = 0.55  # gamma of Neelakantan et al. (2015): sigma_t^2 = eta / (1 + t)^gamma
@@ -64,11 +65,7 @@ class HParams:
     @classmethod
     def from_dict(cls, values: dict) -> HParams:
         """Build from a dict (e.g. stored JSON); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return from_known_keys(cls, values, "hyperparameter")
 
     def to_dict(self) -> dict:
         """Plain dict, JSON-ready."""

@@ -8,8 +8,10 @@ Unknown keys are an error (:meth:`SearchConfig.from_dict`).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from nas.records import from_known_keys
 
 STRATEGIES = ("random", "evolution", "predictor")
 DEVICES = ("cpu", "cuda", "auto")
@@ -151,11 +153,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, values: dict) -> SearchConfig:
         """Build from a dict; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown search option(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return from_known_keys(cls, values, "search option")
 
 
 def _stem(name: str) -> str:
