@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from bench.augment import augmenter
 from bench.tasks.base import Split, Task
 from nas.errors import TrainingError
 from nas.records import from_known_keys
@@ -44,6 +45,8 @@ class HParams:
     ``grad_noise`` is eta of annealed gradient noise (Neelakantan et al. 2015): at step t
     every gradient gets N(0, eta / (1 + t)^0.55) added; 0 disables it. ``grad_clip`` is a
     max global gradient norm; 0 disables it. ``momentum`` is used by SGD only.
+    ``augment`` applies the task's augmentation to every training minibatch (an error for
+    a task that declares none).
     """
 
     lr: float = 1e-3
@@ -53,6 +56,7 @@ class HParams:
     momentum: float = 0.9
     grad_noise: float = 0.0
     grad_clip: float = 0.0
+    augment: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -163,6 +167,7 @@ class _Loop:
             raise TrainingError("the model has no trainable parameters")
         self.optimizer = make_optimizer(self.params, hp)
         self.generator = torch.Generator().manual_seed(seed)
+        self.augment = _augmenter(task, hp, self.generator)
         self.step = 0
 
     def run(self, trial) -> TrainResult:
@@ -195,7 +200,7 @@ class _Loop:
         # locals: attribute look-ups in the hot loop cost more than the tiny models' math
         model, opt, x, y, bs, lrs = (self.model, self.optimizer, self.x, self.y,
                                      self.batch_size, self.lrs)
-        groups, loss_fn = opt.param_groups, self.task.loss
+        groups, loss_fn, augment = opt.param_groups, self.task.loss, self.augment
         clip, eta = self.hp.grad_clip, self.hp.grad_noise
         model.train()
         order = torch.randperm(len(x), generator=self.generator).to(self.dev)
@@ -205,7 +210,8 @@ class _Loop:
             idx = order[start:start + bs]
             for group in groups:
                 group["lr"] = lrs[self.step]
-            loss = loss_fn(model(x[idx]), y[idx])
+            batch = x[idx] if augment is None else augment(x[idx])
+            loss = loss_fn(model(batch), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -225,6 +231,15 @@ class _Loop:
         if time.perf_counter() > self.deadline:
             raise TrainingError(f"timeout: {elapsed:.1f} s exceeds the budget of "
                                 f"{self.budget.max_seconds:g} s ({where})")
+
+
+def _augmenter(task: Task, hp: HParams, generator: torch.Generator):
+    if not hp.augment:
+        return None
+    if task.augmentation is None:
+        raise TrainingError(f"augment=True, but task {task.name!r} declares no augmentation; "
+                            "leave augment off for it")
+    return augmenter(task.augmentation, generator)
 
 
 def make_optimizer(params: list[nn.Parameter], hp: HParams) -> torch.optim.Optimizer:

@@ -79,6 +79,8 @@ class Task:
     test: Split
     seed: int = 0
     references: tuple[Reference, ...] = ()
+    #: a label-preserving minibatch transform the task vouches for (``bench.augment``)
+    augmentation: str | None = None
 
     @property
     def head(self) -> HeadSpec:

