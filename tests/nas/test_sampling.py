@@ -77,6 +77,24 @@ def test_tight_limits_are_enforced_while_sampling():
         assert typed.nodes <= 6 and typed.depth <= 3 and typed.params <= 5000
 
 
+def test_bounded_branch_attempts_keep_samples_valid_and_small_branches():
+    space = Space(load_grammar("einspace"), Limits(branch_expansions=3))
+    for i in range(200):
+        arch = space.sample((1, 8, 8), seed=i)
+        typed = space.check(arch, (1, 8, 8), enforce_limits=True)
+        for record in typed.records:  # a branch subtree never exceeds its attempt's bound
+            if record.node.op.startswith("branch"):
+                for branch in record.node.children[1:-1]:
+                    assert branch.size() <= 3, str(arch)
+
+
+def test_cache_trimming_does_not_change_what_a_seed_gives():
+    small = Space(load_grammar("einspace"))
+    small._leaves.MAX_ENTRIES = 50  # trimmed over and over while sampling
+    fresh = [Space(load_grammar("einspace")).sample((3, 32, 32), seed=i) for i in range(40)]
+    assert [small.sample((3, 32, 32), seed=i) for i in range(40)] == fresh
+
+
 def test_an_impossible_request_raises_sampling_error():
     space = load_space("ptrnet")
     with pytest.raises(SamplingError, match="no valid architecture"):
