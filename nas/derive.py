@@ -175,7 +175,7 @@ class LeafTable:
     def accepts(self, rule: NodeRule, x: Any, ctx: Any) -> bool:
         """Whether some value choice of ``rule`` takes ``x`` (no candidates are built)."""
         infer = get_op(rule.op).infer
-        for _, args in self._value_combos(rule):
+        for _, args in self.combos(rule):
             out = infer(x, args, ctx)
             if out is not None and self._fits(out):
                 return True
@@ -184,10 +184,10 @@ class LeafTable:
     def produces(self, rule: NodeRule, x: Any, target: Any) -> bool:
         """Whether some value choice of ``rule`` turns ``x`` into exactly ``target``."""
         infer = get_op(rule.op).infer
-        return any(infer(x, args, None) == target for _, args in self._value_combos(rule))
+        return any(infer(x, args, None) == target for _, args in self.combos(rule))
 
-    def _value_combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
-        """Every combination of the rule's values, with the parsed args (computed once)."""
+    def combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
+        """Every value choice of ``rule``: (values, parsed args), computed once."""
         combos = self._combos.get(rule.rule)
         if combos is None:
             choices = [[Value(s, t) for t in self.grammar.values[s]] for s in rule.slots]
@@ -213,21 +213,17 @@ class LeafTable:
             return None
         return Candidate(values, out, spec.params(x, args, ctx), spec.macs(x, args, ctx, out))
 
-    def combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
-        """Every value choice of ``rule`` (values, parsed args), computed once."""
-        return self._value_combos(rule)
-
     def slot_combos(self, slot: str) -> tuple[tuple[NodeRule, tuple], ...]:
         """Every (leaf rule, value choice) that ``slot`` derives in one step."""
         found = self._slot_combos.get(slot)
         if found is None:
             found = self._slot_combos[slot] = tuple(
                 (rule, combo) for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
-                for combo in self._value_combos(rule))
+                for combo in self.combos(rule))
         return found
 
     def _enumerate(self, rule: NodeRule, x: Any, ctx: Any):
-        for combo in self._value_combos(rule):
+        for combo in self.combos(rule):
             found = self.typed(rule, combo, x, ctx)
             if found is not None:
                 yield found
