@@ -40,7 +40,7 @@ def study_status(study, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> StudySt
     now, here = time.time(), host_key()
     return StudyStatus(
         study=study.name, storage=study.label, budget=budget, **history.counts(),
-        best=_best(history), workers=_per_worker(history, now),
+        best=_best(history), workers=_per_worker(history, now, stale_after_s),
         stale=[{"trial_number": r.number, "worker": r.worker, "arch_id": r.arch_id,
                 "reason": reason} for r in history.running
                if (reason := stale_reason(r, now, stale_after_s, here))],
@@ -58,7 +58,14 @@ def _best(history: History) -> dict | None:
             "metric": best.user_attrs.get("metric")}
 
 
-def _per_worker(history: History, now: float) -> list[dict]:
+def _last_heartbeat(record, stale_after_s: float) -> float | None:
+    """When a running trial's lease was last renewed (its worker is seen at work then)."""
+    if record.running and record.lease_until is not None:
+        return record.lease_until - stale_after_s
+    return None
+
+
+def _per_worker(history: History, now: float, stale_after_s: float) -> list[dict]:
     counts: dict[str, Counter] = {}
     last: dict[str, float] = {}
     for r in history.records:
@@ -66,7 +73,7 @@ def _per_worker(history: History, now: float) -> list[dict]:
         state = ("requeued" if r.requeue else "discarded" if r.discarded
                  else r.state.lower())
         counts.setdefault(who, Counter())[state] += 1
-        stamp = r.finished or r.started or 0.0
+        stamp = r.finished or _last_heartbeat(r, stale_after_s) or r.started or 0.0
         last[who] = max(last.get(who, 0.0), stamp)
     return [{"worker": who, "completed": c["complete"], "failed": c["fail"],
              "running": c["running"], "requeued": c["requeued"], "discarded": c["discarded"],

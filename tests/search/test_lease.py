@@ -93,3 +93,14 @@ def test_the_lease_thread_renews_and_notices_a_lost_trial(study):
         assert lease.lost
     finally:
         lease.stop()
+
+
+def test_status_sees_a_worker_by_its_heartbeat_while_it_trains():
+    from nas.search.history import History, TrialRecord
+    from nas.search.status import _per_worker
+
+    now = time.time()
+    long_running = TrialRecord(trial_id=0, number=0, state="RUNNING", value=None, worker="w:1",
+                               started=now - 900, lease_until=now + 55)
+    [row] = _per_worker(History.of([long_running]), now, stale_after_s=60)
+    assert row["running"] == 1 and row["last_seen_s"] == 5.0  # renewed 5 s ago, not 900
