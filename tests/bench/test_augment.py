@@ -80,8 +80,10 @@ def test_augment_on_a_task_without_augmentation_fails_clearly():
 
 def test_tuner_offers_augment_only_for_augmentable_tasks():
     space = HParamSpace()
-    # off in the default trial: augmentation pays only over longer runs (20+ epochs)
-    assert space.default_params(1000, augmentable=True)["augment"] is False
+    # the default trial augments long runs only: it pays from about 20 epochs on
+    assert space.default_params(1000, augmentable=True, epochs=5)["augment"] is False
+    assert space.default_params(1000, augmentable=True, epochs=20)["augment"] is True
+    assert "augment" not in space.default_params(1000, augmentable=False, epochs=30)
     assert "augment" not in space.default_params(1000, augmentable=False)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     choices = {space.suggest(study.ask(), 1000, augmentable=True).augment for _ in range(20)}
