@@ -8,8 +8,10 @@
 The study samples with a seeded TPE sampler and prunes on the per-epoch validation score
 (median pruner); its direction is the task's. The first trial always runs the default
 hyperparameters (``HParamSpace.default``), so even a one-trial study tries a known-good
-configuration. Every trial builds a fresh model under the same torch seed, so trials
-differ by their hyperparameters only (common random numbers). The architecture's score
+configuration; the next two run it with the learning rate x3 and /3 (the learning rate
+matters most, and a few TPE start-up draws rarely land near a good one). Every trial
+builds a fresh model under the same torch seed, so trials differ by their
+hyperparameters only (common random numbers). The architecture's score
 is the best validation score over the completed trials; ``test_score`` is the test score
 of that very trial, recorded for reporting and never used to choose anything.
 
@@ -55,6 +57,7 @@ class HParamSpace:
     grad_noise_eta: tuple[float, float] = (0.01, 1.0)
     augment: bool = True  # offer the task's augmentation, when it has one, as a choice
     augment_min_epochs: int = 20  # shortest run whose default trial augments
+    lr_steps: tuple[float, ...] = (3.0, 1 / 3)  # learning-rate factors of trials 2, 3...
     default: HParams = field(default_factory=HParams)
 
     def suggest(self, trial, n_train: int, augmentable: bool = False) -> HParams:
@@ -93,6 +96,16 @@ class HParamSpace:
         if self.augment and augmentable:
             params["augment"] = hp.augment or epochs >= self.augment_min_epochs
         return params
+
+    def starting_points(self, n_train: int, augmentable: bool = False,
+                        epochs: int = 0) -> list[dict]:
+        """The first trials, in order: the default configuration, then the same with its
+        learning rate scaled by each of ``lr_steps`` (kept inside the optimizer's range)."""
+        default = self.default_params(n_train, augmentable, epochs)
+        key = f"{self.default.optimizer}_lr"
+        low, high = self.adamw_lr if self.default.optimizer == "adamw" else self.sgd_lr
+        return [default] + [{**default, key: min(high, max(low, default[key] * step))}
+                            for step in self.lr_steps]
 
 
 @dataclass
@@ -154,8 +167,9 @@ def tune_architecture(build_fn: Callable[[], nn.Module], task: Task, *, n_trials
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=_startup(n_trials)),
             pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         )
-        study.enqueue_trial(space.default_params(len(task.train), task.augmentation is not None,
-                                                 budget.max_epochs))
+        for params in space.starting_points(len(task.train), task.augmentation is not None,
+                                            budget.max_epochs)[:n_trials]:
+            study.enqueue_trial(params)
         records = []
         for _ in range(n_trials):
             if timeout is not None and time.perf_counter() - started > timeout:

@@ -1,5 +1,6 @@
 """Per-architecture tuning: best-val selection, test of that trial, failures, determinism."""
 
+import optuna
 import pytest
 import torch
 from torch import nn
@@ -95,3 +96,15 @@ def test_timeout_stops_starting_trials():
     result = tune_architecture(small_mlp, get_task("digits"), n_trials=50, seed=0,
                                budget=Budget(max_epochs=1), timeout=0.01)
     assert result.n_trials == 1
+
+
+def test_the_first_trials_step_the_learning_rate_around_the_default():
+    task = get_task("digits")
+    result = tune_architecture(small_mlp, task, n_trials=3, seed=0, budget=Budget(max_epochs=1),
+                               pruner=optuna.pruners.NopPruner())
+    lrs = [t["hparams"]["lr"] for t in result.trials]
+    assert lrs == pytest.approx([1e-3, 3e-3, 1e-3 / 3])
+    assert {t["hparams"]["optimizer"] for t in result.trials} == {"adamw"}
+    # kept inside the optimizer's range
+    space = HParamSpace(adamw_lr=(5e-4, 2e-3))
+    assert [p["adamw_lr"] for p in space.starting_points(1000)] == [1e-3, 2e-3, 5e-4]
