@@ -28,7 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from nas.errors import PredictorError
-from predictors.text import iter_text
+from predictors.graph import GraphView
+from predictors.text import full_length, iter_text, render
 
 #: encoder names accepted by :func:`make_encoder`
 ENCODERS = ("hashing", "minilm")
@@ -80,6 +81,15 @@ class HashingEncoder:
             shape=(len(texts), self.n_features),
         )
 
+    def transform_views(self, views: Sequence[GraphView], max_chars: int):
+        """``transform([render(v, max_chars) for v in views])``, faster: a graph whose
+        whole text fits in ``max_chars`` is tokenized from the view, without writing and
+        parsing its text (the tokens are the same, see :func:`view_token_counts`)."""
+        texts: list = []
+        for v in views:
+            texts.append(v if full_length(v) <= max_chars else render(v, max_chars))
+        return self.transform(texts)
+
     def _bucket(self, token: str) -> int:
         index = self._buckets.get(token)
         if index is None:
@@ -88,10 +98,15 @@ class HashingEncoder:
                 self._buckets[token] = index
         return index
 
-    def _row(self, text: str) -> dict[int, float]:
+    def _row(self, text: str | GraphView) -> dict[int, float]:
         row: dict[int, float] = {}
-        for token, weight in token_counts(text, self.ngram).items():
-            b = self._bucket(token)
+        counts = (token_counts(text, self.ngram) if isinstance(text, str)
+                  else view_token_counts(text, self.ngram))
+        buckets = self._buckets
+        for token, weight in counts.items():
+            b = buckets.get(token)
+            if b is None:
+                b = self._bucket(token)
             row[b] = row.get(b, 0.0) + weight
         return row
 
@@ -140,6 +155,54 @@ def token_counts(text: str, ngram: int = 3) -> dict[str, float]:
             t = f"{kind}|{typ}"
             counts[t] = get(t, 0.0) + 1.0
     return counts
+
+
+def view_token_counts(view: GraphView, ngram: int = 3) -> dict[str, float]:
+    """``token_counts(render(view))`` for a graph whose whole text fits the bound (no
+    repeat or omitted lines), read from the view instead of its text."""
+    counts: dict[str, float] = {}
+    _view_tokens(view, counts, {}, [], ngram, [()])
+    return counts
+
+
+def _view_tokens(view: GraphView, counts: dict, producer: dict, recent: list, ngram: int,
+                 previous: list) -> None:
+    """The events of :func:`~predictors.text.iter_text`, from the view (same order)."""
+    get = counts.get
+    for name, typ in view.inputs:
+        producer[name] = "input"
+        t = f"input|{typ}"
+        counts[t] = get(t, 0.0) + 1.0
+    for node in view.nodes:
+        op = node.op
+        toks = [op]
+        toks += [f"{op}|{attr}" for attr in node.attrs]
+        before = previous[0]
+        for a in node.inputs:
+            arg = a.text
+            if arg[:1] == "v" and arg[1:].isdigit():
+                src = producer.get(arg, "?")
+                toks.append(f"E|{src}>{op}")
+                if arg not in before:
+                    toks.append(f"S|{src}>{op}")
+            elif arg != "_":
+                toks.append(f"{op}|{arg}")
+        toks += [f"{op}|->{typ}" for typ in (node.out_types or ("_",))]
+        recent.append(op)
+        if len(recent) > ngram:
+            del recent[0]
+        toks += [">".join(recent[-n:]) for n in range(2, len(recent) + 1)]
+        for t in toks:
+            counts[t] = get(t, 0.0) + 1.0
+        outputs = node.outputs or ("_",)
+        for o in outputs:
+            producer[o] = op
+        previous[0] = outputs
+        for _, sub in node.subgraphs:
+            _view_tokens(sub, counts, producer, recent, ngram, previous)
+    for _, typ in view.outputs:
+        t = f"output|{typ}"
+        counts[t] = get(t, 0.0) + 1.0
 
 
 def _omitted_ops(line: str):

@@ -179,8 +179,9 @@ def baseline_scores(df: pd.DataFrame, views: list[GraphView],
                     proxies: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """Baseline rankers: params, MACs (from the index or the graph), and proxy columns.
 
-    ``proxies`` is indexed by ``arch_id`` with one column per proxy (as
-    :func:`proxy_table` returns); columns named ``proxy_<name>`` in ``df`` count too.
+    ``proxies`` is indexed by ``(arch_id, task)`` (as :func:`proxy_table` returns) or by
+    ``arch_id``, with one column per proxy; columns named ``proxy_<name>`` in ``df``
+    count too.
     """
     out = {
         "params": (_floats(df["params"]) if "params" in df.columns
@@ -192,7 +193,11 @@ def baseline_scores(df: pd.DataFrame, views: list[GraphView],
         if col.startswith("proxy_"):
             out[f"proxy:{col[6:]}"] = _floats(df[col])
     if proxies is not None:
-        aligned = proxies.reindex(df["arch_id"].to_numpy())
+        if isinstance(proxies.index, pd.MultiIndex):
+            keys = pd.MultiIndex.from_arrays([df["arch_id"].astype(str), df["task"].astype(str)])
+            aligned = proxies.reindex(keys)
+        else:
+            aligned = proxies.reindex(df["arch_id"].to_numpy())
         for col in aligned.columns:
             out[f"proxy:{col}"] = _floats(aligned[col])
     return out
@@ -266,23 +271,55 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
-                names: list[str] | None = None, seed: int = 0) -> pd.DataFrame:
-    """Zero-cost proxies of every record, indexed by ``arch_id``.
+                names: list[str] | None = None, seed: int = 0,
+                cache: str | Path | None = None,
+                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Zero-cost proxies of every record, indexed by ``(arch_id, task)`` (one architecture
+    can be in several tasks, with different proxies).
 
     Args:
         build: record -> ``(module, x, y)``: the untrained network and one batch of its
             task's training data (see :func:`platform_builder`).
         names: proxies to compute (default: all but ``params`` and ``flops``, which the
             index already has as ``params`` / ``macs``).
+        cache: a CSV file of proxies computed before (``arch_id, task, seed`` and one
+            column per proxy): records found there are not rebuilt, new ones are added.
+        progress: called with (records done, records) as they are computed.
+
+    A record whose network cannot be rebuilt gets NaN proxies (it is left out of the
+    proxies' rankings) instead of stopping the table.
     """
     from predictors.proxies import PROXIES, compute_proxies
 
     names = names or [n for n in PROXIES if n not in ("params", "flops")]
-    table = {}
-    for _, rec in df.iterrows():
-        model, x, y = build(rec)
-        table[rec["arch_id"]] = compute_proxies(model, x, y, names=names, seed=seed)
-    return pd.DataFrame.from_dict(table, orient="index", columns=names)
+    known: dict[tuple[str, str], dict] = {}
+    cache = Path(cache) if cache else None
+    if cache is not None and cache.is_file():
+        old = pd.read_csv(cache, dtype={"arch_id": str, "task": str})
+        old = old[old["seed"] == seed]
+        if all(n in old.columns for n in names):
+            known = {(r["arch_id"], r["task"]): {n: r[n] for n in names}
+                     for _, r in old.iterrows()}
+    table, fresh = {}, []
+    for i, (_, rec) in enumerate(df.iterrows()):
+        key = (str(rec["arch_id"]), str(rec["task"]))
+        if key not in known:
+            try:
+                model, x, y = build(rec)
+                known[key] = compute_proxies(model, x, y, names=names, seed=seed)
+            except Exception:  # unbuildable record: no proxy ranks it
+                known[key] = dict.fromkeys(names, math.nan)
+            fresh.append(key)
+        table[key] = known[key]
+        if progress:
+            progress(i + 1, len(df))
+    if cache is not None and fresh:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"arch_id": a, "task": t, "seed": seed, **v} for (a, t), v in known.items()]
+        pd.DataFrame(rows).to_csv(cache, index=False)
+    out = pd.DataFrame([table[k] for k in table], columns=names)
+    out.index = pd.MultiIndex.from_tuples(list(table), names=["arch_id", "task"])
+    return out
 
 
 def platform_builder(batch_size: int = 64, seed: int = 0) -> Callable[[pd.Series], tuple]:

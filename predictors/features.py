@@ -39,18 +39,25 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 _MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", *_GATES})
 
 
+_OPS_INDEX = {op: i for i, op in enumerate(COUNTED_OPS)}
+
+
 def graph_features(view: GraphView) -> np.ndarray:
     """A float64 vector with one entry per :data:`FEATURE_NAMES` (log1p of counts)."""
-    nodes = list(_all_nodes(view))
-    counts = Counter(n.op for n in nodes)
-    total_macs = sum(_node_macs(n) for n in nodes)
+    counts: Counter = Counter()
+    total_macs = n_nodes = 0
+    for n in _all_nodes(view):
+        counts[n.op] += 1
+        n_nodes += 1
+        if n.op in _MAC_OPS:
+            total_macs += _node_macs(n)
     edges, skips, fanout = _wiring(view)
-    ops_index = {op: i for i, op in enumerate(COUNTED_OPS)}
     op_counts = np.zeros(len(COUNTED_OPS) + 1)
+    other = len(COUNTED_OPS)
     for op, k in counts.items():
-        op_counts[ops_index.get(op, len(COUNTED_OPS))] += k
+        op_counts[_OPS_INDEX.get(op, other)] += k
     head = [
-        math.log1p(view.params), math.log1p(total_macs), math.log1p(len(nodes)),
+        math.log1p(view.params), math.log1p(total_macs), math.log1p(n_nodes),
         float(depth(view)), math.log1p(edges), math.log1p(skips),
         math.log1p(sum(1 for k in fanout.values() if k > 1)),
         float(max(fanout.values(), default=0)),
@@ -68,20 +75,29 @@ def macs(view: GraphView) -> int:
 def depth(view: GraphView) -> int:
     """Longest chain of ops from an input to an output (top-level graph)."""
     level: dict[str, int] = {}
+    get = level.get
     best = 0
     for n in view.nodes:
-        d = 1 + max((level.get(a.text, 0) for a in n.inputs if a.kind == "value"), default=0)
+        d = 0
+        for a in n.inputs:
+            if a.kind == "value":
+                d = max(d, get(a.text, 0))
+        d += 1
         for o in n.outputs:
             level[o] = d
-        best = max(best, d)
+        if d > best:
+            best = d
     return best
 
 
-def _all_nodes(view: GraphView):
+def _all_nodes(view: GraphView, out: list | None = None) -> list[OpNode]:
+    """Every node, sub-graphs' included (each right after the node that owns it)."""
+    out = [] if out is None else out
     for n in view.nodes:
-        yield n
+        out.append(n)
         for _, sub in n.subgraphs:
-            yield from _all_nodes(sub)
+            _all_nodes(sub, out)
+    return out
 
 
 def _wiring(view: GraphView) -> tuple[int, int, Counter]:

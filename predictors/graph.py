@@ -92,13 +92,18 @@ def load_graph(model: onnx.ModelProto | str | Path) -> GraphView:
         PredictorError: the file cannot be read as ONNX, the model has no graph, a node
             uses a value that nothing defines, or the graph has a cycle.
     """
-    proto, nodes = _in_order(_read_model(model))
-    proto = _with_shapes(proto)  # adds value types only: the node list stays valid
+    read, data = _read_model(model)
+    proto, nodes = _in_order(read)
+    # shape inference adds value types only, so the node list stays valid; the file's
+    # bytes are inferred directly when the node order did not change
+    proto = _with_shapes(proto, nodes, data if proto is read else None)
     opsets = {("" if d.domain == "ai.onnx" else d.domain): d.version for d in proto.opset_import}
     return _Converter(opsets).graph(proto.graph, {}, nodes)
 
 
-def _read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
+def _read_model(model: onnx.ModelProto | str | Path) -> tuple[onnx.ModelProto, bytes | None]:
+    """The model, and the serialized bytes it was read from (None: not read from bytes)."""
+    data = None
     if isinstance(model, onnx.ModelProto):
         proto = model
     elif isinstance(model, (str, Path)):
@@ -106,7 +111,11 @@ def _read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
         if not path.is_file():
             raise PredictorError(f"ONNX file {path} does not exist; check the path")
         try:
-            proto = onnx.load(str(path), load_external_data=False)
+            if _is_protobuf_file(path):  # what onnx.load does for these, keeping the bytes
+                data = path.read_bytes()
+                proto = onnx.load_model_from_string(data)
+            else:
+                proto = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf raises several types on garbage input
             raise PredictorError(f"cannot read {path} as an ONNX model ({exc})") from None
     else:
@@ -115,7 +124,13 @@ def _read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
         )
     if not proto.HasField("graph"):
         raise PredictorError("the ONNX model has no graph; nothing to encode")
-    return proto
+    return proto, data
+
+
+def _is_protobuf_file(path: Path) -> bool:
+    """Whether onnx.load reads ``path`` as binary protobuf (its default format)."""
+    fmt = onnx.serialization.registry.get_format_from_file_extension(path.suffix)
+    return fmt in (None, "protobuf")
 
 
 def _in_order(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[_Raw]]:
@@ -132,16 +147,26 @@ def _in_order(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[_Raw]]:
     return copy, order
 
 
-def _with_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Run shape inference unless every node output already has a type (a no-op then)."""
+def _with_shapes(proto: onnx.ModelProto, nodes: list[_Raw],
+                 data: bytes | None = None) -> onnx.ModelProto:
+    """Run shape inference unless every node output already has a type (a no-op then).
+
+    ``nodes`` are the graph's nodes; ``data``, when given, is ``proto`` serialized (the
+    file's bytes), inferred as is instead of serializing ``proto`` again."""
     g = proto.graph
     typed = {v.name for v in g.value_info} | {v.name for v in g.output}
-    if all(o in typed for n in g.node for o in n.output if o):
+    if all(o in typed for n in nodes for o in n.outputs if o):
         return proto
     try:
-        return onnx.shape_inference.infer_shapes(proto, strict_mode=False)
+        return onnx.shape_inference.infer_shapes(proto if data is None else data,
+                                                 strict_mode=False)
     except Exception:  # inference is best effort; unknown shapes are written as "?"
         return proto
+
+
+#: (op, domain, opset, attribute bytes...) -> (attrs, numbers, ()) of graph-free nodes
+_ATTRIBUTES: dict[tuple, tuple] = {}
+_MAX_MEMO = 16384
 
 
 class _Converter:
@@ -183,7 +208,7 @@ class _Converter:
 
     def node(self, n: _Raw, scope: dict, inits: dict, types: dict):
         """The node's OpNode, or the Param it stands for when it is a constant."""
-        args = tuple(_resolve(x, scope, inits) for x in n.inputs)
+        args = tuple([scope[x] if x in scope else _resolve(x, scope, inits) for x in n.inputs])
         if not n.domain and n.op_type in _CONSTANT_OPS and len(n.outputs) == 1 and n.outputs[0] \
                 and all(a.kind != "value" for a in args):
             param = _constant_arg(n.proto, args, _type_info(types.get(n.outputs[0]))[1])
@@ -193,19 +218,38 @@ class _Converter:
         before = dict(scope) if n.has_graph else scope
         outputs, out_types, out_shapes = [], [], []
         for o in n.outputs:
-            text, shape = _type_info(types.get(o))
-            outputs.append(self.new_name() if o else "_")
+            tp = types.get(o)
+            text, shape = _type_info_cached(tp.SerializeToString()) if tp is not None else _UNKNOWN
             out_types.append(text)
             out_shapes.append(shape)
             if o:
-                scope[o] = Arg(outputs[-1], "value", shape)
+                name = f"v{self.count}"
+                self.count += 1
+                scope[o] = Arg(name, "value", shape)
+                outputs.append(name)
+            else:
+                outputs.append("_")
         attrs, numbers, subgraphs = self.attributes(n, before)
         op = n.op_type if not n.domain else f"{n.domain}.{n.op_type}"
         return OpNode(op, args, tuple(outputs), tuple(out_types), tuple(out_shapes),
                       attrs, numbers, subgraphs)
 
     def attributes(self, n: _Raw, scope: dict):
-        defaults = _schema_defaults(n.op_type, n.domain, self.opsets.get(n.domain, 0))
+        version = self.opsets.get(n.domain, 0)
+        if n.has_graph:
+            return self._attributes(n, scope, version)
+        # nodes of one op with the same attribute bytes read the same: memoized
+        key = (n.op_type, n.domain, version, *[a.SerializeToString() for a in n.attrs])
+        found = _ATTRIBUTES.get(key)
+        if found is None:
+            found = self._attributes(n, scope, version)
+            if len(_ATTRIBUTES) >= _MAX_MEMO:
+                _ATTRIBUTES.clear()
+            _ATTRIBUTES[key] = found
+        return found
+
+    def _attributes(self, n: _Raw, scope: dict, version: int):
+        defaults = _schema_defaults(n.op_type, n.domain, version)
         merged = {**defaults, **{a.name: a for a in n.attrs}} if n.attrs else defaults
         attrs, numbers, subgraphs = [], {}, []
         for name in sorted(merged):
@@ -241,11 +285,12 @@ class _Raw:
     def __init__(self, n: onnx.NodeProto) -> None:
         self.proto = n
         self.op_type = n.op_type
-        self.domain = "" if n.domain in ("", "ai.onnx") else n.domain
+        domain = n.domain
+        self.domain = "" if domain in ("", "ai.onnx") else domain
         self.inputs = list(n.input)
         self.outputs = list(n.output)
-        self.attrs = list(n.attribute)
-        self.has_graph = any(a.type in _GRAPH_TYPES for a in self.attrs)
+        self.attrs = attrs = list(n.attribute)
+        self.has_graph = bool(attrs) and any(a.type in _GRAPH_TYPES for a in attrs)
 
 
 def _topological(nodes: list[_Raw]) -> list[_Raw]:
@@ -319,9 +364,13 @@ def _resolve(name: str, scope: dict, inits: dict) -> Arg:
 
 
 def _param_arg(t: TensorProto, label: str = "Param") -> Arg:
-    dims = tuple(int(d) for d in t.dims)
-    return Arg(tensor_text(t, label), "param", dims, math.prod(dims),
-                     t.data_type in _FLOAT_TYPES)
+    dims = tuple(t.dims)
+    numel = math.prod(dims)
+    dtype = t.data_type
+    if numel != 1 and (numel > _MAX_VALUES or dtype in _FLOAT_TYPES):  # no values written
+        return Arg(f"{label}[{','.join(map(str, dims))}]", "param", dims, numel,
+                   dtype in _FLOAT_TYPES)
+    return Arg(tensor_text(t, label), "param", dims, numel, dtype in _FLOAT_TYPES)
 
 
 def _constant_arg(n: onnx.NodeProto, args: tuple[Arg, ...], shape: Shape) -> Arg:
@@ -418,8 +467,11 @@ def type_text(tp: onnx.TypeProto | None) -> str:
 def _type_info(tp: onnx.TypeProto | None) -> tuple[str, Shape]:
     """(type text, tensor shape) of a value's type."""
     if tp is None:
-        return "?", None
+        return _UNKNOWN
     return _type_info_cached(tp.SerializeToString())
+
+
+_UNKNOWN = ("?", None)
 
 
 @lru_cache(maxsize=4096)

@@ -31,7 +31,7 @@ import onnx
 
 import nas
 from nas.errors import PredictorError
-from predictors.encoders import ENCODERS, make_encoder
+from predictors.encoders import ENCODERS, HashingEncoder, make_encoder
 from predictors.features import FEATURE_NAMES, graph_features
 from predictors.graph import GraphView, load_graph
 from predictors.metrics import kendall_tau
@@ -195,7 +195,11 @@ class OnnxNetPredictor:
         return [render(v, bound) for v in views]
 
     def _text_matrix(self, views: list[GraphView]):
-        return self._make_encoder().transform(self.texts(views))
+        encoder = self._make_encoder()
+        if isinstance(encoder, HashingEncoder):  # same matrix, without writing most texts
+            bound = self.max_chars or DEFAULT_MAX_CHARS
+            return encoder.transform_views(views, bound)
+        return encoder.transform(self.texts(views))
 
     def _assemble(self, views: list[GraphView], text_block=None) -> np.ndarray:
         blocks = []

@@ -78,8 +78,8 @@ def onnx_to_text(
 
 def render(view: GraphView, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Render a loaded graph within ``max_chars`` (see the module docstring)."""
-    items = _graph_items(view, "", collapse=False)
-    text = _join(items)
+    lines = full_lines(view)
+    text = "\n".join(lines)
     if len(text) <= max_chars:
         return text
     items = _graph_items(view, "", collapse=True)
@@ -115,6 +115,27 @@ def _graph_items(view: GraphView, indent: str, collapse: bool) -> list[_Item]:
             items.append(_repeat_item(nodes[start:start + length], times, indent))
     items += [_Item([f"{indent}output {n} {t}"], Counter()) for n, t in view.outputs]
     return items
+
+
+def full_lines(view: GraphView, indent: str = "", out: list[str] | None = None) -> list[str]:
+    """The lines of the whole text (no summary), appended to ``out``; fast path of
+    :func:`render` when the text fits (the same lines as its items)."""
+    out = [] if out is None else out
+    out += [f"{indent}input {n} {t}" for n, t in view.inputs]
+    for node in view.nodes:
+        out.append(indent + node_line(node))
+        for name, sub in node.subgraphs:
+            out.append(f"{indent}  {name} {{")
+            full_lines(sub, indent + "    ", out)
+            out.append(f"{indent}  }}")
+    out += [f"{indent}output {n} {t}" for n, t in view.outputs]
+    return out
+
+
+def full_length(view: GraphView) -> int:
+    """``len(render(view, max_chars))`` for any bound the whole text fits in."""
+    lines = full_lines(view)
+    return sum(map(len, lines)) + len(lines) - 1 if lines else 0
 
 
 def node_line(node: OpNode) -> str:

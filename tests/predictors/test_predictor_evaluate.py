@@ -78,3 +78,33 @@ def test_records_are_read_from_an_index_without_bench_store(tmp_path, monkeypatc
     pd.DataFrame({"arch_id": ["a"], "grammar": ["g"], "task": ["t"], "val_score": [0.5],
                   "onnx_path": ["g/t/a.onnx"]}).to_csv(tmp_path / "index.csv", index=False)
     assert ev.load_records(tmp_path)["arch_id"].tolist() == ["a"]
+
+
+def test_proxies_are_per_architecture_and_task(tmp_path):
+    import torch
+
+    df = pd.DataFrame({"arch_id": ["a", "a", "b"], "task": ["small", "large", "small"],
+                       "grammar": "g", "params": [1, 2, 3], "macs": [1, 2, 3]})
+    widths = {"small": 2, "large": 6}
+
+    def build(rec):  # the same architecture on inputs of another size: other proxies
+        torch.manual_seed(0)
+        n_in = widths[rec["task"]] * (2 if rec["arch_id"] == "b" else 1)
+        model = torch.nn.Sequential(torch.nn.Linear(n_in, 4), torch.nn.ReLU(),
+                                    torch.nn.Linear(4, 3))
+        return model, torch.randn(8, n_in), torch.arange(8) % 3
+
+    cache = tmp_path / "proxies.csv"
+    table = ev.proxy_table(df, build, names=["synflow", "grad_norm"], cache=cache)
+    assert list(table.index) == [("a", "small"), ("a", "large"), ("b", "small")]
+    assert table.loc[("a", "small"), "synflow"] != table.loc[("a", "large"), "synflow"]
+    scores = ev.baseline_scores(df, [], table)
+    np.testing.assert_array_equal(scores["proxy:synflow"], table["synflow"].to_numpy())
+
+    def fail(rec):
+        raise AssertionError("cached records are not rebuilt")
+
+    again = ev.proxy_table(df, fail, names=["synflow", "grad_norm"], cache=cache)
+    pd.testing.assert_frame_equal(again, table, check_exact=False)
+    broken = ev.proxy_table(df.assign(arch_id=["x", "y", "z"]), fail, names=["synflow"])
+    assert broken["synflow"].isna().all()  # unbuildable records get NaN, not an error
