@@ -123,21 +123,8 @@ def token_counts(text: str, ngram: int = 3) -> dict[str, float]:
         if kind == "op":
             line = event[1]
             w, op = float(line.repeat), line.op
-            toks = [op]
-            toks += [f"{op}|{attr}" for attr in line.attrs]
-            for arg in line.args:
-                if arg[:1] == "v" and arg[1:].isdigit():
-                    src = producer.get(arg, "?")
-                    toks.append(f"E|{src}>{op}")
-                    if arg not in previous:
-                        toks.append(f"S|{src}>{op}")
-                elif arg != "_":
-                    toks.append(f"{op}|{arg}")
-            toks += [f"{op}|->{typ}" for typ in line.types]
-            recent.append(op)
-            if len(recent) > ngram:
-                del recent[0]
-            toks += [">".join(recent[-n:]) for n in range(2, len(recent) + 1)]
+            toks = _op_tokens(op, line.attrs, line.args, line.types, producer, previous,
+                              recent, ngram)
             if line.repeat > 1:
                 toks.append(f"repeat|x{line.repeat}")
             for t in toks:
@@ -155,6 +142,29 @@ def token_counts(text: str, ngram: int = 3) -> dict[str, float]:
             t = f"{kind}|{typ}"
             counts[t] = get(t, 0.0) + 1.0
     return counts
+
+
+def _op_tokens(op: str, attrs, args, types, producer: dict, previous, recent: list,
+               ngram: int) -> list[str]:
+    """The tokens of one op line: op, attributes, edges (``E``; ``S`` for an input that is
+    not the previous op's output, a skip), constant args, output types, op n-grams.
+    Appends ``op`` to ``recent`` (the last ``ngram`` ops)."""
+    toks = [op]
+    toks += [f"{op}|{attr}" for attr in attrs]
+    for arg in args:
+        if arg[:1] == "v" and arg[1:].isdigit():
+            src = producer.get(arg, "?")
+            toks.append(f"E|{src}>{op}")
+            if arg not in previous:
+                toks.append(f"S|{src}>{op}")
+        elif arg != "_":
+            toks.append(f"{op}|{arg}")
+    toks += [f"{op}|->{typ}" for typ in types]
+    recent.append(op)
+    if len(recent) > ngram:
+        del recent[0]
+    toks += [">".join(recent[-n:]) for n in range(2, len(recent) + 1)]
+    return toks
 
 
 def view_token_counts(view: GraphView, ngram: int = 3) -> dict[str, float]:
@@ -175,23 +185,8 @@ def _view_tokens(view: GraphView, counts: dict, producer: dict, recent: list, ng
         counts[t] = get(t, 0.0) + 1.0
     for node in view.nodes:
         op = node.op
-        toks = [op]
-        toks += [f"{op}|{attr}" for attr in node.attrs]
-        before = previous[0]
-        for a in node.inputs:
-            arg = a.text
-            if arg[:1] == "v" and arg[1:].isdigit():
-                src = producer.get(arg, "?")
-                toks.append(f"E|{src}>{op}")
-                if arg not in before:
-                    toks.append(f"S|{src}>{op}")
-            elif arg != "_":
-                toks.append(f"{op}|{arg}")
-        toks += [f"{op}|->{typ}" for typ in (node.out_types or ("_",))]
-        recent.append(op)
-        if len(recent) > ngram:
-            del recent[0]
-        toks += [">".join(recent[-n:]) for n in range(2, len(recent) + 1)]
+        toks = _op_tokens(op, node.attrs, [a.text for a in node.inputs],
+                          node.out_types or ("_",), producer, previous[0], recent, ngram)
         for t in toks:
             counts[t] = get(t, 0.0) + 1.0
         outputs = node.outputs or ("_",)
