@@ -7,8 +7,8 @@ Input: the ONNX-Bench index as a pandas DataFrame (columns of docs/SCHEMA.md; at
 Splits (a list of :class:`Split`, each a train and a test set of row positions):
 
 * ``in-space``: for each (grammar, task) with at least ``min_group`` scored records,
-  train on ``min(train_size, train_fraction * n)`` random records (default at most 500,
-  half the group), test on the rest.
+  5-fold cross-validation: every record is tested once, by a predictor trained on at
+  most ``train_size`` (500) of the group's other records.
 * ``by-grammar`` (zero-shot): for each task and each grammar g of that task (when the
   task has two grammars or more), train on every other grammar's records of the task,
   test on g's.
@@ -49,6 +49,7 @@ class Split:
     group: str           # "einspace/digits" or "held-out kan/digits"
     train: np.ndarray
     test: np.ndarray
+    fold: int = 0        # which fold of the group's cross-validation (in-space)
 
 
 def default_methods(include_minilm: bool | None = None) -> dict[str, dict]:
@@ -63,7 +64,7 @@ def default_methods(include_minilm: bool | None = None) -> dict[str, dict]:
     encoders = ["hashing"] + (["minilm"] if include_minilm else [])
     methods = {}
     for enc in encoders:
-        for reg in ("ridge", "gbm", "mlp"):
+        for reg in ("ridge", "gbm", "blend", "mlp"):
             methods[f"{enc}+{reg}"] = {"encoder": enc, "regressor": reg}
         methods[f"{enc}+mlp+rank"] = {"encoder": enc, "regressor": "mlp", "ranking": True}
     return methods
@@ -127,18 +128,28 @@ def load_views(df: pd.DataFrame, root: str | Path,
 # ---------------------------------------------------------------- splits
 
 
-def in_space_splits(df: pd.DataFrame, *, train_size: int = 500, train_fraction: float = 0.5,
+def in_space_splits(df: pd.DataFrame, *, train_size: int = 500, folds: int = 5,
                     min_group: int = 20, seed: int = 0) -> list[Split]:
-    """One split per (grammar, task): at most ``train_size`` records to train, the rest to test."""
+    """``folds``-fold cross-validation within each (grammar, task), the group shuffled
+    once: each fold tests on its own slice and trains on at most ``train_size`` of the
+    other records (a seeded sample when the rest is larger), so every record is tested
+    exactly once. Folds of one group share ``Split.group``; :func:`summarize` averages
+    them before taking the median over groups.
+    """
+    if folds < 2:
+        raise PredictorError(f"folds must be >= 2 (got {folds})")
     rng = np.random.default_rng(seed)
     splits = []
     for (grammar, task), rows in df.groupby(["grammar", "task"], sort=True).indices.items():
         if len(rows) < min_group:
             continue
         rows = rng.permutation(np.sort(rows))
-        n_train = max(2, min(train_size, int(len(rows) * train_fraction)))
-        splits.append(Split("in-space", f"{grammar}/{task}", np.sort(rows[:n_train]),
-                            np.sort(rows[n_train:])))
+        for fold, test in enumerate(np.array_split(rows, folds)):
+            train = np.setdiff1d(rows, test)
+            if len(train) > train_size:
+                train = rng.choice(train, train_size, replace=False)
+            splits.append(Split("in-space", f"{grammar}/{task}", np.sort(train), np.sort(test),
+                                fold))
     return splits
 
 
@@ -222,7 +233,8 @@ def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
             ``"given"`` on every test set.
 
     Returns:
-        Columns ``split, group, method, n_train, n_test, kendall_tau, spearman, seconds``.
+        Columns ``split, group, fold, method, n_train, n_test, kendall_tau, spearman,
+        seconds``.
     """
     methods = default_methods() if methods is None else methods
     y = df["target"].to_numpy(float)
@@ -248,7 +260,7 @@ def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
 def _row(split: Split, method: str, truth: np.ndarray, pred: np.ndarray, seconds: float) -> dict:
     ok = np.isfinite(pred)
     return {
-        "split": split.kind, "group": split.group, "method": method,
+        "split": split.kind, "group": split.group, "fold": split.fold, "method": method,
         "n_train": len(split.train), "n_test": int(ok.sum()),
         "kendall_tau": kendall_tau(pred[ok], truth[ok]) if ok.sum() > 1 else math.nan,
         "spearman": spearman(pred[ok], truth[ok]) if ok.sum() > 1 else math.nan,
@@ -257,10 +269,18 @@ def _row(split: Split, method: str, truth: np.ndarray, pred: np.ndarray, seconds
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """Median Kendall tau / Spearman per (split, method) over groups, best first."""
+    """Median Kendall tau / Spearman per (split, method) over groups, best first.
+
+    The folds of one group (rows with the same ``group``) are averaged first, so a
+    group counts once however many folds it has.
+    """
     if rows.empty:
         return rows
-    out = (rows.groupby(["split", "method"])
+    per_group = (rows.groupby(["split", "method", "group"])
+                 .agg(kendall_tau=("kendall_tau", "mean"), spearman=("spearman", "mean"),
+                      n_test=("n_test", "sum"))
+                 .reset_index())
+    out = (per_group.groupby(["split", "method"])
            .agg(kendall_tau=("kendall_tau", "median"), spearman=("spearman", "median"),
                 groups=("group", "nunique"), n_test=("n_test", "median"))
            .reset_index())

@@ -55,7 +55,7 @@ class OnnxNetPredictor:
 
     Args:
         encoder: ``"hashing"`` (built in, fast) or ``"minilm"`` (needs the ``minilm`` extra).
-        regressor: ``"ridge"``, ``"gbm"`` or ``"mlp"``.
+        regressor: ``"ridge"``, ``"gbm"``, ``"mlp"`` or ``"blend"`` (mean of ridge and gbm).
         ranking: add ONNX-Net's pairwise margin-ranking loss (``regressor="mlp"`` only).
         features: ``"text"`` (encoder output), ``"graph"`` (structural numbers: params,
             MACs, depth, wiring, op counts) or ``"text+graph"``.

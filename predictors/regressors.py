@@ -10,6 +10,9 @@
   added (as in ONNX-Net: margin 0.1, pairs with different scores, up to 4x batch-size
   pairs per batch). The margin is in units of the training scores' standard deviation.
   Inference is numpy.
+* ``blend``: the mean of a ridge and a gbm prediction (ridge extrapolates along the
+  text's linear signal, the trees catch thresholds such as "too deep to train"; on the
+  predictor store the mean ranks better than either, see docs/predictor.md).
 
 Every regressor has ``fit(X, y) -> self``, ``predict(X) -> ndarray``,
 ``state() -> (config, arrays)`` and ``from_state(config, arrays)``.
@@ -22,7 +25,7 @@ import numpy as np
 from nas.errors import PredictorError
 
 #: regressor names accepted by :func:`make_regressor`
-REGRESSORS = ("ridge", "gbm", "mlp")
+REGRESSORS = ("ridge", "gbm", "mlp", "blend")
 
 
 def make_regressor(name: str, *, ranking: bool = False, margin: float = 0.1,
@@ -43,12 +46,15 @@ def make_regressor(name: str, *, ranking: bool = False, margin: float = 0.1,
         return RidgeRegressor(**params)
     if name == "gbm":
         return GbmRegressor(random_state=random_state, **params)
+    if name == "blend":
+        return BlendRegressor(random_state=random_state, **params)
     return MlpRegressor(ranking=ranking, margin=margin, random_state=random_state, **params)
 
 
 def regressor_from_state(config: dict, arrays: dict[str, np.ndarray]):
     """Rebuild a fitted regressor from :meth:`state` output."""
-    kinds = {"ridge": RidgeRegressor, "gbm": GbmRegressor, "mlp": MlpRegressor}
+    kinds = {"ridge": RidgeRegressor, "gbm": GbmRegressor, "mlp": MlpRegressor,
+             "blend": BlendRegressor}
     kind = config.get("kind")
     if kind not in kinds:
         raise PredictorError(f"predictor file names an unknown regressor {kind!r}")
@@ -210,6 +216,54 @@ class GbmRegressor:
         r = cls()
         r.trees_ = {k[5:]: v for k, v in arrays.items() if k.startswith("tree_")}
         r.baseline_ = float(config["baseline"])
+        return r
+
+
+# ---------------------------------------------------------------- blend
+
+
+class BlendRegressor:
+    """The mean prediction of a :class:`RidgeRegressor` and a :class:`GbmRegressor`.
+
+    Args:
+        ridge: keyword arguments of the ridge part (e.g. ``{"alpha": 1.0}``).
+        gbm: keyword arguments of the gbm part (e.g. ``{"max_iter": 100}``).
+    """
+
+    kind = "blend"
+
+    def __init__(self, ridge: dict | None = None, gbm: dict | None = None,
+                 random_state: int = 0) -> None:
+        self.ridge = ridge
+        self.gbm = gbm
+        self.random_state = random_state
+
+    def fit(self, X, y) -> BlendRegressor:
+        X, y = _check_xy(X, y)
+        self.parts_ = [RidgeRegressor(**(self.ridge or {})).fit(X, y),
+                       GbmRegressor(random_state=self.random_state, **(self.gbm or {})).fit(X, y)]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X, _ = _check_xy(X)
+        return np.mean([part.predict(X) for part in self.parts_], axis=0)
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        configs, arrays = [], {}
+        for i, part in enumerate(self.parts_):
+            config, part_arrays = part.state()
+            configs.append(config)
+            arrays.update({f"p{i}_{name}": a for name, a in part_arrays.items()})
+        return {"kind": self.kind, "parts": configs}, arrays
+
+    @classmethod
+    def from_state(cls, config: dict, arrays: dict) -> BlendRegressor:
+        r = cls()
+        r.parts_ = []
+        for i, part in enumerate(config["parts"]):
+            prefix = f"p{i}_"
+            own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            r.parts_.append(regressor_from_state(part, own))
         return r
 
 

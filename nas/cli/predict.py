@@ -66,7 +66,8 @@ def train(
     store: Path = STORE_OPTION,
     out: Path = typer.Option(..., "--out", "-o", help="Predictor file to write."),
     encoder: str = typer.Option("hashing", "--encoder", help="hashing or minilm."),
-    regressor: str = typer.Option("ridge", "--regressor", help="ridge, gbm or mlp."),
+    regressor: str = typer.Option("ridge", "--regressor",
+                                  help="ridge, gbm, blend (mean of ridge and gbm) or mlp."),
     ranking: bool = typer.Option(False, "--ranking",
                                  help="Add the pairwise margin-ranking loss (mlp only)."),
     features: str = typer.Option("text+graph", "--features", help="text, graph or text+graph."),
@@ -103,6 +104,7 @@ def evaluate(
     split: str = typer.Option("in-space", "--split", help="in-space or by-grammar."),
     train_size: int = typer.Option(500, "--train-size",
                                    help="in-space: at most this many training records."),
+    folds: int = typer.Option(5, "--folds", help="in-space: cross-validation folds per group."),
     as_is: bool = typer.Option(False, "--as-is",
                                help="Also score the given predictor without refitting "
                                     "(method 'given'; leaks if it was trained on this store)."),
@@ -118,7 +120,8 @@ def evaluate(
 
     df = ev.scored(ev.load_records(store))
     splits = ev.make_splits(df, split, seed=seed,
-                            **({"train_size": train_size} if split == "in-space" else {}))
+                            **({"train_size": train_size, "folds": folds}
+                               if split == "in-space" else {}))
     if not splits:
         raise PredictorError(
             f"no {split} split in {store}: in-space needs >= 20 scored records of one "
@@ -142,7 +145,8 @@ def evaluate(
                                "summary": summary.to_dict("records"),
                                "rows": rows.to_dict("records")}, indent=2, default=float))
         return
-    typer.echo(f"# {split}: median over {len(splits)} split(s) of {store}")
+    groups = len({s.group for s in splits})
+    typer.echo(f"# {split}: median over {groups} group(s) ({len(splits)} split(s)) of {store}")
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

@@ -22,6 +22,8 @@ CONFIGS = [
     pytest.param({"encoder": "hashing", "regressor": "ridge"}, id="hashing-ridge"),
     pytest.param({"encoder": "hashing", "regressor": "gbm", "regressor_params": {"max_iter": 30}},
                  id="hashing-gbm"),
+    pytest.param({"encoder": "hashing", "regressor": "blend",
+                  "regressor_params": {"gbm": {"max_iter": 30}}}, id="hashing-blend"),
     pytest.param({"encoder": "hashing", "regressor": "mlp", "ranking": True,
                   "regressor_params": {"epochs": 20}}, id="hashing-mlp-ranking"),
     pytest.param({"encoder": "hashing", "regressor": "ridge", "features": "text"}, id="text-only"),

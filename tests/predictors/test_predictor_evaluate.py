@@ -25,15 +25,21 @@ def records(family):
     return ev.scored(df), root
 
 
-def test_in_space_splits_are_disjoint_and_bounded(records):
+def test_in_space_splits_cross_validate_within_each_group(records):
     df, _ = records
     splits = ev.in_space_splits(df, train_size=15, min_group=10)
     assert {s.group for s in splits} == {"cnn/toy", "mlp/toy"}
+    assert len(splits) == 2 * 5
     for s in splits:
-        assert len(s.train) == 15 and not set(s.train) & set(s.test)
+        assert len(s.train) <= 15 and not set(s.train) & set(s.test)
         assert df.iloc[np.concatenate([s.train, s.test])]["grammar"].nunique() == 1
+    for group in ("cnn/toy", "mlp/toy"):  # every record of the group is tested exactly once
+        tested = np.concatenate([s.test for s in splits if s.group == group])
+        assert sorted(tested.tolist()) == sorted(np.flatnonzero(df["grammar"] == group[:3]))
     assert [s.train.tolist() for s in splits] == \
         [s.train.tolist() for s in ev.in_space_splits(df, train_size=15, min_group=10)]
+    with pytest.raises(PredictorError, match="folds must be >= 2"):
+        ev.in_space_splits(df, folds=1)
 
 
 def test_by_grammar_splits_hold_one_grammar_out(records):
@@ -63,8 +69,9 @@ def test_evaluate_reports_methods_and_baselines_on_the_same_split(records):
     methods = {"hashing+ridge": {"encoder": "hashing", "regressor": "ridge"}}
     rows = ev.evaluate(df, views, splits, methods=methods, proxies=proxies)
     assert set(rows["method"]) == {"hashing+ridge", "params", "macs", "proxy:synflow"}
-    assert (rows.groupby("group")["n_test"].nunique() == 1).all()  # same test set for all
+    assert (rows.groupby(["group", "fold"])["n_test"].nunique() == 1).all()  # same test set
     summary = ev.summarize(rows)
+    assert (summary["groups"] == 2).all()  # a group's folds count once
     best = summary.iloc[0]
     assert best["method"] == "hashing+ridge" and best["kendall_tau"] > 0.6
     assert list(summary.columns) == ["split", "method", "kendall_tau", "spearman", "groups",

@@ -8,6 +8,7 @@ import pytest
 from nas.errors import PredictorError
 from predictors.metrics import kendall_tau
 from predictors.regressors import (
+    BlendRegressor,
     GbmRegressor,
     MlpRegressor,
     RidgeRegressor,
@@ -58,7 +59,15 @@ def test_mlp_with_ranking_loss_orders_the_data(data):
     assert kendall_tau(m.predict(X[80:]), y[80:]) > 0.7
 
 
-@pytest.mark.parametrize("name", ["ridge", "gbm", "mlp"])
+def test_blend_is_the_mean_of_its_ridge_and_gbm(data):
+    X, y = data
+    blend = BlendRegressor(ridge={"alpha": 2.0}, gbm={"max_iter": 40}).fit(X, y)
+    ridge = RidgeRegressor(alpha=2.0).fit(X, y)
+    gbm = GbmRegressor(max_iter=40).fit(X, y)
+    np.testing.assert_allclose(blend.predict(X), (ridge.predict(X) + gbm.predict(X)) / 2)
+
+
+@pytest.mark.parametrize("name", ["ridge", "gbm", "mlp", "blend"])
 def test_state_round_trip_predicts_identically(name, data):
     X, y = data
     r = make_regressor(name, **({"epochs": 5} if name == "mlp" else {})).fit(X, y)
