@@ -53,7 +53,8 @@ class Split:
 
 
 def default_methods(include_minilm: bool | None = None) -> dict[str, dict]:
-    """Predictor configurations of the figure: every encoder x regressor (+ mlp ranking).
+    """Predictor configurations of the figure: every encoder x regressor (+ mlp ranking), and
+    hashing + gbm with the size prior (:mod:`predictors.size_prior`).
 
     ``include_minilm=None`` includes MiniLM when its package is installed.
     """
@@ -67,6 +68,7 @@ def default_methods(include_minilm: bool | None = None) -> dict[str, dict]:
         for reg in ("ridge", "gbm", "blend", "mlp"):
             methods[f"{enc}+{reg}"] = {"encoder": enc, "regressor": reg}
         methods[f"{enc}+mlp+rank"] = {"encoder": enc, "regressor": "mlp", "ranking": True}
+    methods["hashing+gbm+size"] = {"encoder": "hashing", "regressor": "gbm", "size_prior": True}
     return methods
 
 
@@ -238,6 +240,7 @@ def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
     """
     methods = default_methods() if methods is None else methods
     y = df["target"].to_numpy(float)
+    grammars = df["grammar"].astype(str).to_numpy()
     base = baseline_scores(df, views, proxies)
     rows = []
     for split in splits:
@@ -246,7 +249,7 @@ def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
         for name, params in methods.items():
             started = time.perf_counter()
             p = OnnxNetPredictor(**{"random_state": random_state, **params})
-            pred = p.fit(train_v, y[split.train]).predict(test_v)
+            pred = p.fit(train_v, y[split.train], groups=grammars[split.train]).predict(test_v)
             rows.append(_row(split, name, y[split.test], pred, time.perf_counter() - started))
             if progress:
                 progress(f"{split.group}: {name} tau={rows[-1]['kendall_tau']:.3f}")

@@ -36,6 +36,7 @@ from predictors.features import FEATURE_NAMES, graph_features
 from predictors.graph import GraphView, load_graph
 from predictors.metrics import kendall_tau
 from predictors.regressors import make_regressor, regressor_from_state
+from predictors.size_prior import SizePrior, choose_weight, fit_prior
 from predictors.text import DEFAULT_MAX_CHARS, render
 
 #: feature blocks accepted by ``features=``
@@ -67,6 +68,9 @@ class OnnxNetPredictor:
         margin: margin of the ranking loss (in standard deviations of the scores).
         regressor_params: extra keyword arguments of the regressor (e.g. ``{"alpha": 1.0}``
             for ridge, ``{"hidden": [128], "epochs": 200}`` for mlp).
+        size_prior: mix the output with log(1 + params), with a weight chosen in
+            ``fit`` by held-out ranking on the training set (see
+            :mod:`predictors.size_prior`; costs one extra fit per group or fold).
         random_state: seed of every random choice in fitting.
     """
 
@@ -74,7 +78,8 @@ class OnnxNetPredictor:
         self, *, encoder: str = "hashing", regressor: str = "ridge", ranking: bool = False,
         features: str = "text+graph", max_chars: int | None = None, n_features: int = 2**14,
         min_df: int = 2, max_columns: int = 4096, margin: float = 0.1,
-        regressor_params: dict | None = None, random_state: int = 0,
+        regressor_params: dict | None = None, size_prior: bool = False,
+        random_state: int = 0,
     ) -> None:
         self.encoder = encoder
         self.regressor = regressor
@@ -86,6 +91,7 @@ class OnnxNetPredictor:
         self.max_columns = max_columns
         self.margin = margin
         self.regressor_params = regressor_params
+        self.size_prior = size_prior
         self.random_state = random_state
 
     # ------------------------------------------------------------ estimator contract
@@ -118,8 +124,11 @@ class OnnxNetPredictor:
 
     # ------------------------------------------------------------ fit / predict
 
-    def fit(self, models, scores) -> OnnxNetPredictor:
+    def fit(self, models, scores, groups=None) -> OnnxNetPredictor:
         """Learn scores from models (paths, ModelProtos or GraphViews); returns ``self``.
+
+        ``groups`` (one label per model, e.g. its grammar) is used only with
+        ``size_prior=True``: the prior's weight is chosen by leave-one-group-out.
 
         Raises:
             PredictorError: bad parameters, unreadable models, fewer than 2 models, a
@@ -132,6 +141,16 @@ class OnnxNetPredictor:
             raise PredictorError(f"{len(views)} models but {len(y)} scores")
         if len(views) < 2:
             raise PredictorError("fit needs at least 2 models with scores")
+        if groups is not None and len(groups) != len(views):
+            raise PredictorError(f"{len(views)} models but {len(groups)} groups")
+        self._fit_model(views, y)
+        self.size_prior_ = self._fit_size_prior(views, y, groups) if self.size_prior else None
+        self.n_train_ = len(y)
+        self.metadata_ = {}
+        return self
+
+    def _fit_model(self, views: list[GraphView], y: np.ndarray) -> None:
+        """Columns, feature scaling and the regressor (everything but the size prior)."""
         text_block = self._text_matrix(views) if "text" in self.features else None
         if text_block is not None and self.encoder == "hashing":
             self.columns_ = _frequent_columns(text_block, self.min_df, self.max_columns)
@@ -146,9 +165,19 @@ class OnnxNetPredictor:
                              random_state=self.random_state, **(self.regressor_params or {}))
         self.regressor_ = reg.fit(X, y)
         self.n_features_in_ = X.shape[1]
-        self.n_train_ = len(y)
-        self.metadata_ = {}
-        return self
+
+    def _fit_size_prior(self, views: list[GraphView], y: np.ndarray, groups) -> SizePrior:
+        def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            inner = OnnxNetPredictor(**{**self.get_params(), "size_prior": False})
+            inner.fit([views[i] for i in train], y[train])
+            return inner.predict([views[i] for i in test])
+
+        log_params = _log_params(views)
+        weight = choose_weight(fit_predict, log_params, y, groups, self.random_state)
+        return fit_prior(weight, self._raw_predict(views), log_params, y)
+
+    def _raw_predict(self, views: list[GraphView]) -> np.ndarray:
+        return np.asarray(self.regressor_.predict(self._assemble(views)), dtype=np.float64)
 
     def predict(self, models) -> np.ndarray:
         """Predicted scores, one per model, as a float64 array.
@@ -160,7 +189,10 @@ class OnnxNetPredictor:
         views = _views(models)
         if not views:
             return np.zeros(0)
-        return np.asarray(self.regressor_.predict(self._assemble(views)), dtype=np.float64)
+        output = self._raw_predict(views)
+        if getattr(self, "size_prior_", None) is None:
+            return output
+        return self.size_prior_.apply(output, _log_params(views))
 
     def score(self, models, scores) -> float:
         """Kendall tau between the predictions for ``models`` and the true ``scores``."""
@@ -233,6 +265,7 @@ class OnnxNetPredictor:
             "params": self.get_params(), "regressor": reg_config,
             "n_features_in": self.n_features_in_, "n_train": self.n_train_,
             "graph_feature_names": list(FEATURE_NAMES),
+            "size_prior": self.size_prior_.to_config() if self.size_prior_ else None,
             "metadata": metadata if metadata is not None else self.metadata_,
         }
         members = {"config.json": json.dumps(config, indent=2, sort_keys=True).encode()}
@@ -273,11 +306,17 @@ class OnnxNetPredictor:
                       if k.startswith("regressor/")}
         p.regressor_ = regressor_from_state(config["regressor"], reg_arrays)
         p.n_features_in_, p.n_train_ = config["n_features_in"], config["n_train"]
+        prior = config.get("size_prior")
+        p.size_prior_ = SizePrior(**prior) if prior else None
         p.metadata_ = config.get("metadata") or {}
         return p
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _log_params(views: list[GraphView]) -> np.ndarray:
+    return np.log1p(np.array([v.params for v in views], dtype=np.float64))
 
 
 def _views(models) -> list[GraphView]:

@@ -71,6 +71,9 @@ def train(
     ranking: bool = typer.Option(False, "--ranking",
                                  help="Add the pairwise margin-ranking loss (mlp only)."),
     features: str = typer.Option("text+graph", "--features", help="text, graph or text+graph."),
+    size_prior: bool = typer.Option(False, "--size-prior",
+                                    help="Mix in log(params), weighted by leave-one-grammar-"
+                                         "out on the store (see docs/predictor.md)."),
     grammar: list[str] = typer.Option(None, "--grammar", "-g",
                                       help="Train on these grammars only (repeatable)."),
     task: list[str] = typer.Option(None, "--task", "-t",
@@ -86,7 +89,7 @@ def train(
     model = train_from_store(
         store, grammars=grammar or None, tasks=task or None, target=target,
         progress=_progress("reading ONNX files"), encoder=encoder, regressor=regressor,
-        ranking=ranking, features=features, random_state=seed,
+        ranking=ranking, features=features, size_prior=size_prior, random_state=seed,
     )
     model.save(out)
     meta = model.metadata_

@@ -24,6 +24,8 @@ CONFIGS = [
                  id="hashing-gbm"),
     pytest.param({"encoder": "hashing", "regressor": "blend",
                   "regressor_params": {"gbm": {"max_iter": 30}}}, id="hashing-blend"),
+    pytest.param({"encoder": "hashing", "regressor": "ridge", "size_prior": True},
+                 id="hashing-ridge-size-prior"),
     pytest.param({"encoder": "hashing", "regressor": "mlp", "ranking": True,
                   "regressor_params": {"epochs": 20}}, id="hashing-mlp-ranking"),
     pytest.param({"encoder": "hashing", "regressor": "ridge", "features": "text"}, id="text-only"),
