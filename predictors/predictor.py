@@ -143,15 +143,17 @@ class OnnxNetPredictor:
             raise PredictorError("fit needs at least 2 models with scores")
         if groups is not None and len(groups) != len(views):
             raise PredictorError(f"{len(views)} models but {len(groups)} groups")
-        self._fit_model(views, y)
-        self.size_prior_ = self._fit_size_prior(views, y, groups) if self.size_prior else None
+        # the text is encoded once: the size prior's inner fits take rows of this block
+        text_block = self._text_matrix(views) if "text" in self.features else None
+        self._fit_model(views, y, text_block)
+        self.size_prior_ = (self._fit_size_prior(views, y, groups, text_block)
+                            if self.size_prior else None)
         self.n_train_ = len(y)
         self.metadata_ = {}
         return self
 
-    def _fit_model(self, views: list[GraphView], y: np.ndarray) -> None:
+    def _fit_model(self, views: list[GraphView], y: np.ndarray, text_block) -> None:
         """Columns, feature scaling and the regressor (everything but the size prior)."""
-        text_block = self._text_matrix(views) if "text" in self.features else None
         if text_block is not None and self.encoder == "hashing":
             self.columns_ = _frequent_columns(text_block, self.min_df, self.max_columns)
         else:
@@ -166,18 +168,24 @@ class OnnxNetPredictor:
         self.regressor_ = reg.fit(X, y)
         self.n_features_in_ = X.shape[1]
 
-    def _fit_size_prior(self, views: list[GraphView], y: np.ndarray, groups) -> SizePrior:
+    def _fit_size_prior(self, views: list[GraphView], y: np.ndarray, groups,
+                        text_block) -> SizePrior:
+        def rows(block, index):
+            return None if block is None else block[index]
+
         def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
             inner = OnnxNetPredictor(**{**self.get_params(), "size_prior": False})
-            inner.fit([views[i] for i in train], y[train])
-            return inner.predict([views[i] for i in test])
+            inner._fit_model([views[i] for i in train], y[train], rows(text_block, train))
+            return inner._raw_predict([views[i] for i in test], rows(text_block, test))
 
         log_params = _log_params(views)
         weight = choose_weight(fit_predict, log_params, y, groups, self.random_state)
-        return fit_prior(weight, self._raw_predict(views), log_params, y)
+        return fit_prior(weight, self._raw_predict(views, text_block), log_params, y)
 
-    def _raw_predict(self, views: list[GraphView]) -> np.ndarray:
-        return np.asarray(self.regressor_.predict(self._assemble(views)), dtype=np.float64)
+    def _raw_predict(self, views: list[GraphView], text_block=None) -> np.ndarray:
+        """The regressor's output, before any size prior."""
+        X = self._assemble(views, text_block)
+        return np.asarray(self.regressor_.predict(X), dtype=np.float64)
 
     def predict(self, models) -> np.ndarray:
         """Predicted scores, one per model, as a float64 array.
@@ -190,7 +198,7 @@ class OnnxNetPredictor:
         if not views:
             return np.zeros(0)
         output = self._raw_predict(views)
-        if getattr(self, "size_prior_", None) is None:
+        if self.size_prior_ is None:
             return output
         return self.size_prior_.apply(output, _log_params(views))
 
