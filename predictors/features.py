@@ -1,7 +1,12 @@
-"""Structural numeric features of a graph: size, compute, depth, wiring, op counts.
+"""Structural numeric features of a graph: size, compute, depth, wiring, op counts, and
+the profile of its weight layers (widths, sizes, depth in weight layers).
 
 These are the optional ``graph`` feature block of the predictor. They are computed from
 the same :class:`~predictors.graph.GraphView` as the text, so any ONNX file has them.
+The layer profile matters most: on the predictor store it lifts the graph-only GBM's
+median in-space Kendall tau from 0.61 to 0.69 (docs/predictor.md), because how wide the
+hidden layers are, not only how many parameters there are in total, decides how well a
+network of a family trains.
 MACs follow the usual analytic counts (a multiply-accumulate per weight use):
 
 * Conv: ``numel(output) * prod(W.shape[1:])``; ConvTranspose: ``numel(input) * prod(W.shape[1:])``
@@ -33,10 +38,18 @@ COUNTED_OPS = (
 FEATURE_NAMES = (
     "log_params", "log_macs", "log_ops", "depth", "log_edges", "skip_edges",
     "branch_values", "max_fanout", "log_inputs_numel", "log_outputs_numel",
-) + tuple(f"op_{op}" for op in COUNTED_OPS) + ("op_other",)
+) + tuple(f"op_{op}" for op in COUNTED_OPS) + ("op_other",) + (
+    # the weight-layer profile (see :func:`layer_profile`)
+    "weight_layers", "weight_depth", "log2_width_min", "log2_width_max", "log2_width_mean",
+    "log2_width_median", "log2_width_first", "log2_width_last", "log2_width_std",
+    "widening_steps", "log_largest_layer", "largest_layer_share", "log_median_layer",
+    "residual_adds",
+)
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 _MAC_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", *_GATES})
+#: ops that hold a layer's weights (when one of their inputs is a float parameter)
+_WEIGHT_OPS = _MAC_OPS | {"Einsum"}
 
 
 _OPS_INDEX = {op: i for i, op in enumerate(COUNTED_OPS)}
@@ -64,7 +77,35 @@ def graph_features(view: GraphView) -> np.ndarray:
         math.log1p(sum(_numel(_type_shape(t)) for _, t in view.inputs)),
         math.log1p(sum(_numel(_type_shape(t)) for _, t in view.outputs)),
     ]
-    return np.concatenate([np.asarray(head, dtype=np.float64), np.log1p(op_counts)])
+    return np.concatenate([np.asarray(head, dtype=np.float64), np.log1p(op_counts),
+                           layer_profile(view)])
+
+
+def layer_profile(view: GraphView) -> np.ndarray:
+    """The weight layers' profile, 14 numbers (the last names of :data:`FEATURE_NAMES`).
+
+    A weight layer is a Conv / Gemm / MatMul / Einsum / recurrent op with a float
+    parameter input; its width is its output's channel (Conv) or last dimension. The
+    widths are those of the hidden layers: every weight layer but the last in
+    topological order, which is the task head in the platform's models (all of them when
+    there is only one). ``weight_depth`` is the longest chain counted in weight layers;
+    ``residual_adds`` counts Adds of two computed values (skip connections). A graph
+    without weight layers gets zeros.
+    """
+    layers = [n for n in _all_nodes(view) if _layer_params(n) > 0]
+    sizes = np.array([_layer_params(n) for n in layers], dtype=np.float64)
+    widths = [w for w in (_layer_width(n) for n in layers[:-1] or layers) if w > 0]
+    residual = sum(1 for n in _all_nodes(view)
+                   if n.op == "Add" and sum(a.kind == "value" for a in n.inputs) == 2)
+    if not layers:
+        return np.zeros(14)
+    log_w = np.log2(np.asarray(widths or [1], dtype=np.float64))
+    return np.array([
+        float(len(layers)), float(_weight_depth(view)), log_w.min(), log_w.max(),
+        log_w.mean(), float(np.median(log_w)), log_w[0], log_w[-1], log_w.std(),
+        float(np.sum(log_w[1:] > log_w[:-1])), math.log1p(sizes.max()),
+        sizes.max() / sizes.sum(), math.log1p(float(np.median(sizes))), float(residual),
+    ])
 
 
 def macs(view: GraphView) -> int:
@@ -88,6 +129,34 @@ def depth(view: GraphView) -> int:
         if d > best:
             best = d
     return best
+
+
+def _weight_depth(view: GraphView) -> int:
+    """Longest chain of weight layers from an input to an output (top-level graph)."""
+    level: dict[str, int] = {}
+    best = 0
+    for n in view.nodes:
+        d = max((level.get(a.text, 0) for a in n.inputs if a.kind == "value"), default=0)
+        d += _layer_params(n) > 0
+        for o in n.outputs:
+            level[o] = d
+        best = max(best, d)
+    return best
+
+
+def _layer_params(n: OpNode) -> int:
+    """Float parameter elements of a weight op (0 for any other op)."""
+    if n.op not in _WEIGHT_OPS:
+        return 0
+    return sum(a.numel for a in n.inputs if a.kind == "param" and a.is_float and a.numel > 1)
+
+
+def _layer_width(n: OpNode) -> int:
+    shape = n.out_shapes[0] if n.out_shapes else None
+    if not shape:
+        return 0
+    width = shape[1] if n.op in ("Conv", "ConvTranspose") and len(shape) > 1 else shape[-1]
+    return width if isinstance(width, int) and width > 0 else 0
 
 
 def _all_nodes(view: GraphView, out: list | None = None) -> list[OpNode]:

@@ -45,7 +45,7 @@ FEATURE_SETS = ("text", "graph", "text+graph")
 FILE_FORMAT = "onnxnet-predictor"
 FORMAT_VERSION = 1
 #: bump when the text, its tokens or the graph features change meaning
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2
 
 _CHECKSUM = "content.sha256"
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed member dates: the same predictor gives the same bytes
@@ -56,7 +56,8 @@ class OnnxNetPredictor:
 
     Args:
         encoder: ``"hashing"`` (built in, fast) or ``"minilm"`` (needs the ``minilm`` extra).
-        regressor: ``"ridge"``, ``"gbm"``, ``"mlp"`` or ``"blend"`` (mean of ridge and gbm).
+        regressor: ``"ridge"``, ``"gbm"``, ``"mlp"`` or ``"blend"`` (mean of gbm and mlp;
+            ``regressor_params={"parts": [...]}`` picks others).
         ranking: add ONNX-Net's pairwise margin-ranking loss (``regressor="mlp"`` only).
         features: ``"text"`` (encoder output), ``"graph"`` (structural numbers: params,
             MACs, depth, wiring, op counts) or ``"text+graph"``.

@@ -10,9 +10,10 @@
   added (as in ONNX-Net: margin 0.1, pairs with different scores, up to 4x batch-size
   pairs per batch). The margin is in units of the training scores' standard deviation.
   Inference is numpy.
-* ``blend``: the mean of a ridge and a gbm prediction (ridge extrapolates along the
-  text's linear signal, the trees catch thresholds such as "too deep to train"; on the
-  predictor store the mean ranks better than either, see docs/predictor.md).
+* ``blend``: the mean prediction of several of these, by default gbm and mlp (the trees
+  catch thresholds such as "too deep to train", the MLP smooth trends over widths and
+  sizes; on the predictor store the mean ranks better than either, see
+  docs/predictor.md).
 
 Every regressor has ``fit(X, y) -> self``, ``predict(X) -> ndarray``,
 ``state() -> (config, arrays)`` and ``from_state(config, arrays)``.
@@ -223,25 +224,31 @@ class GbmRegressor:
 
 
 class BlendRegressor:
-    """The mean prediction of a :class:`RidgeRegressor` and a :class:`GbmRegressor`.
+    """The mean prediction of several regressors fitted on the same features.
 
     Args:
-        ridge: keyword arguments of the ridge part (e.g. ``{"alpha": 1.0}``).
-        gbm: keyword arguments of the gbm part (e.g. ``{"max_iter": 100}``).
+        parts: names of the regressors to average (``"ridge"``, ``"gbm"``, ``"mlp"``).
+        part_params: keyword arguments per part name (e.g. ``{"gbm": {"max_iter": 100}}``).
     """
 
     kind = "blend"
 
-    def __init__(self, ridge: dict | None = None, gbm: dict | None = None,
-                 random_state: int = 0) -> None:
-        self.ridge = ridge
-        self.gbm = gbm
+    def __init__(self, parts: tuple[str, ...] = ("gbm", "mlp"),
+                 part_params: dict | None = None, random_state: int = 0) -> None:
+        self.parts = tuple(parts)
+        self.part_params = part_params
         self.random_state = random_state
 
     def fit(self, X, y) -> BlendRegressor:
         X, y = _check_xy(X, y)
-        self.parts_ = [RidgeRegressor(**(self.ridge or {})).fit(X, y),
-                       GbmRegressor(random_state=self.random_state, **(self.gbm or {})).fit(X, y)]
+        unknown = [p for p in self.parts if p not in REGRESSORS or p == "blend"]
+        if not self.parts or unknown:
+            raise PredictorError(f"blend parts must be some of ridge, gbm, mlp (got "
+                                 f"{list(self.parts)})")
+        params = self.part_params or {}
+        self.parts_ = [make_regressor(name, random_state=self.random_state,
+                                      **params.get(name, {})).fit(X, y)
+                       for name in self.parts]
         return self
 
     def predict(self, X) -> np.ndarray:

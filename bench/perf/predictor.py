@@ -14,9 +14,11 @@
   proposal of the predictor strategy.
 
 ``NAS_PERF_PREDICTOR_PARTS`` (comma-separated, default ``throughput,ranking,search``)
-picks the parts to run. The ranking part also writes every row of both splits (each
+picks the parts to run, and ``NAS_PERF_PREDICTOR_SPLITS`` (default
+``in-space,by-grammar``) the splits of the ranking part (two runs, one split each, can
+share the two cores). The ranking part also writes every row of each split (each
 method, params, MACs and each zero-cost proxy, per group) to
-``runs/perf/predictor-ranking.json`` and keeps the proxies it computed in
+``runs/perf/predictor-ranking-<split>.json`` and keeps the proxies it computed in
 ``runs/perf/predictor-proxies.csv`` (reused by the next run on the same store).
 """
 
@@ -33,7 +35,8 @@ from bench.perf import perf_suite
 
 DEFAULT_STORE = Path("runs/predictor-store")
 PARTS = ("throughput", "ranking", "search")
-RANKING_JSON = Path("runs/perf/predictor-ranking.json")
+RANKING_JSON = "runs/perf/predictor-ranking-{split}.json"
+SPLIT_TARGETS = {"in-space": 0.7, "by-grammar": 0.5}
 PROXY_CACHE = Path("runs/perf/predictor-proxies.csv")
 
 
@@ -125,26 +128,29 @@ def _ranking(store: Path, quick: bool) -> list[dict]:
 
     df = ev.scored(ev.load_records(store))
     views = ev.load_views(df, store)
-    # the mlp variants are left out (minutes per split on thousands of records):
-    # `nas predictor eval` measures them
-    methods = {k: v for k, v in ev.default_methods().items() if "mlp" not in k}
-    if quick:
-        methods = {k: v for k, v in methods.items() if k.endswith("+ridge")}
     proxies, note = None, "quick: zero-cost proxies skipped" if quick else ""
     try:
         if not quick:
             proxies = ev.proxy_table(df, ev.platform_builder(), cache=PROXY_CACHE)
     except Exception as exc:  # proxies are optional: the table still has params and MACs
         note = f"zero-cost proxies skipped: {exc}"
-    rows, dump = [], {"store": str(store), "splits": {}}
-    for kind, target in (("in-space", 0.7), ("by-grammar", 0.5)):
+    rows = []
+    for kind in _ranking_splits():
+        target = SPLIT_TARGETS[kind]
+        methods = ev.default_methods(split=kind)
+        if quick:
+            methods = {k: v for k, v in methods.items() if k.endswith("+ridge")}
         splits = ev.make_splits(df, kind)
         if not splits:
             continue
         table = ev.evaluate(df, views, splits, methods=methods, proxies=proxies)
         summary = ev.summarize(table)
-        dump["splits"][kind] = {"summary": summary.to_dict("records"),
-                                "rows": table.to_dict("records")}
+        if not quick:
+            dump = {"store": str(store), "split": kind, "summary": summary.to_dict("records"),
+                    "rows": table.to_dict("records")}
+            path = Path(RANKING_JSON.format(split=kind))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(dump, indent=1, default=float))
         baselines = summary[~summary["method"].isin(methods)]
         best = baselines.sort_values("kendall_tau", ascending=False).head(1)
         for _, r in summary[summary["method"].isin(methods)].iterrows():
@@ -161,7 +167,14 @@ def _ranking(store: Path, quick: bool) -> list[dict]:
                 "value": r["kendall_tau"], "unit": "tau", "spearman": r["spearman"],
                 "groups": r["groups"], "note": note,
             })
-    if not quick:
-        RANKING_JSON.parent.mkdir(parents=True, exist_ok=True)
-        RANKING_JSON.write_text(json.dumps(dump, indent=1, default=float))
     return rows
+
+
+def _ranking_splits() -> list[str]:
+    chosen = os.environ.get("NAS_PERF_PREDICTOR_SPLITS") or ",".join(SPLIT_TARGETS)
+    chosen = [s.strip() for s in chosen.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SPLIT_TARGETS))
+    if unknown:
+        raise ValueError(f"NAS_PERF_PREDICTOR_SPLITS: unknown {unknown}; "
+                         f"choose from {', '.join(SPLIT_TARGETS)}")
+    return chosen

@@ -67,7 +67,7 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Predictor file to write."),
     encoder: str = typer.Option("hashing", "--encoder", help="hashing or minilm."),
     regressor: str = typer.Option("ridge", "--regressor",
-                                  help="ridge, gbm, blend (mean of ridge and gbm) or mlp."),
+                                  help="ridge, gbm, mlp or blend (mean of gbm and mlp)."),
     ranking: bool = typer.Option(False, "--ranking",
                                  help="Add the pairwise margin-ranking loss (mlp only)."),
     features: str = typer.Option("text+graph", "--features", help="text, graph or text+graph."),
@@ -131,7 +131,7 @@ def evaluate(
             "grammar/task, by-grammar needs >= 2 grammars of one task with >= 10 each"
         )
     fitted = OnnxNetPredictor.load(predictor) if predictor else None
-    methods = ev.default_methods()
+    methods = ev.default_methods(split=split)
     if fitted is not None:
         methods = {"refit": {k: v for k, v in fitted.get_params().items()
                              if k != "random_state"}}

@@ -64,6 +64,41 @@ def test_graph_features_count_params_macs_and_depth(graphs):
     assert f["skip_edges"] > 0
 
 
+def test_layer_profile_reads_hidden_widths_sizes_depth_and_skips(graphs):
+    from onnx import helper
+
+    # x(4) -> 16 -> relu -> 32 -> 16, + skip from the first layer -> head 3
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h1"]),
+             helper.make_node("Relu", ["h1"], ["r"]),
+             helper.make_node("MatMul", ["r", "W2"], ["h2"]),
+             helper.make_node("MatMul", ["h2", "W3"], ["h3"]),
+             helper.make_node("Add", ["h3", "h1"], ["a"]),
+             helper.make_node("MatMul", ["a", "W4"], ["y"])]
+    weights = [graphs.weight("W1", (4, 16)), graphs.weight("W2", (16, 32)),
+               graphs.weight("W3", (32, 16)), graphs.weight("W4", (16, 3))]
+    model = graphs.model(nodes, [graphs.tensor("x", [1, 4])], [graphs.tensor("y", [1, 3])],
+                         weights)
+    f = dict(zip(FEATURE_NAMES, graph_features(load_graph(model)), strict=True))
+    sizes = [64, 512, 512, 48]
+    expected = {
+        "weight_layers": 4, "weight_depth": 4, "residual_adds": 1, "widening_steps": 1,
+        "log2_width_min": 4, "log2_width_max": 5, "log2_width_mean": 13 / 3,
+        "log2_width_median": 4, "log2_width_first": 4, "log2_width_last": 4,
+        "log2_width_std": np.std([4, 5, 4]), "log_largest_layer": np.log1p(512),
+        "largest_layer_share": 512 / sum(sizes), "log_median_layer": np.log1p(288),
+    }
+    assert {k: f[k] for k in expected} == pytest.approx(expected)
+
+
+def test_layer_profile_of_a_graph_without_weights_is_zero(graphs):
+    from onnx import helper
+
+    model = graphs.model([helper.make_node("Relu", ["x"], ["y"])],
+                         [graphs.tensor("x", [1, 4])], [graphs.tensor("y", [1, 4])])
+    f = dict(zip(FEATURE_NAMES, graph_features(load_graph(model)), strict=True))
+    assert f["weight_layers"] == f["log2_width_max"] == f["largest_layer_share"] == 0
+
+
 def test_conv_macs_match_the_analytic_count(graphs):
     from onnx import helper
 

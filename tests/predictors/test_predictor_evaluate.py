@@ -115,3 +115,14 @@ def test_proxies_are_per_architecture_and_task(tmp_path):
     pd.testing.assert_frame_equal(again, table, check_exact=False)
     broken = ev.proxy_table(df.assign(arch_id=["x", "y", "z"]), fail, names=["synflow"])
     assert broken["synflow"].isna().all()  # unbuildable records get NaN, not an error
+
+
+def test_default_methods_cover_every_regressor_and_keep_the_size_prior_for_zero_shot():
+    in_space = ev.default_methods(include_minilm=True, split="in-space")
+    zero_shot = ev.default_methods(include_minilm=True, split="by-grammar")
+    for enc in ("hashing", "minilm"):
+        for reg in ("ridge", "gbm", "mlp", "blend"):
+            assert in_space[f"{enc}+{reg}"] == {"encoder": enc, "regressor": reg}
+    assert not any(m.get("size_prior") for m in in_space.values())
+    assert zero_shot["hashing+blend+size"]["size_prior"] is True
+    assert "minilm+ridge" not in ev.default_methods(include_minilm=False)

@@ -59,18 +59,30 @@ def test_mlp_with_ranking_loss_orders_the_data(data):
     assert kendall_tau(m.predict(X[80:]), y[80:]) > 0.7
 
 
-def test_blend_is_the_mean_of_its_ridge_and_gbm(data):
+def test_blend_is_the_mean_of_its_parts(data):
     X, y = data
-    blend = BlendRegressor(ridge={"alpha": 2.0}, gbm={"max_iter": 40}).fit(X, y)
+    blend = BlendRegressor(parts=("ridge", "gbm", "mlp"),
+                           part_params={"ridge": {"alpha": 2.0}, "gbm": {"max_iter": 40},
+                                        "mlp": {"epochs": 5}}).fit(X, y)
     ridge = RidgeRegressor(alpha=2.0).fit(X, y)
     gbm = GbmRegressor(max_iter=40).fit(X, y)
-    np.testing.assert_allclose(blend.predict(X), (ridge.predict(X) + gbm.predict(X)) / 2)
+    mlp = MlpRegressor(epochs=5).fit(X, y)
+    np.testing.assert_allclose(blend.predict(X),
+                               (ridge.predict(X) + gbm.predict(X) + mlp.predict(X)) / 3)
+
+
+@pytest.mark.parametrize("parts", [(), ("blend",), ("ridge", "svm")])
+def test_blend_rejects_unknown_or_nested_parts(parts, data):
+    X, y = data
+    with pytest.raises(PredictorError, match="blend parts must be some of ridge, gbm, mlp"):
+        BlendRegressor(parts=parts).fit(X, y)
 
 
 @pytest.mark.parametrize("name", ["ridge", "gbm", "mlp", "blend"])
 def test_state_round_trip_predicts_identically(name, data):
     X, y = data
-    r = make_regressor(name, **({"epochs": 5} if name == "mlp" else {})).fit(X, y)
+    quick = {"mlp": {"epochs": 5}, "blend": {"part_params": {"mlp": {"epochs": 5}}}}
+    r = make_regressor(name, **quick.get(name, {})).fit(X, y)
     config, arrays = r.state()
     again = regressor_from_state(config, arrays)
     np.testing.assert_array_equal(again.predict(X), r.predict(X))
