@@ -92,10 +92,11 @@ def layer_profile(view: GraphView) -> np.ndarray:
     ``residual_adds`` counts Adds of two computed values (skip connections). A graph
     without weight layers gets zeros.
     """
-    layers = [n for n in _all_nodes(view) if _layer_params(n) > 0]
+    nodes = _all_nodes(view)
+    layers = [n for n in nodes if _layer_params(n) > 0]
     sizes = np.array([_layer_params(n) for n in layers], dtype=np.float64)
     widths = [w for w in (_layer_width(n) for n in layers[:-1] or layers) if w > 0]
-    residual = sum(1 for n in _all_nodes(view)
+    residual = sum(1 for n in nodes
                    if n.op == "Add" and sum(a.kind == "value" for a in n.inputs) == 2)
     if not layers:
         return np.zeros(14)
