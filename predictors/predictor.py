@@ -32,7 +32,7 @@ import onnx
 import nas
 from nas.errors import PredictorError
 from predictors.encoders import ENCODERS, HashingEncoder, make_encoder
-from predictors.features import FEATURE_NAMES, graph_features
+from predictors.features import FEATURE_NAMES, graph_features, macs
 from predictors.graph import GraphView, load_graph
 from predictors.metrics import kendall_tau
 from predictors.regressors import make_regressor, regressor_from_state
@@ -69,7 +69,8 @@ class OnnxNetPredictor:
         margin: margin of the ranking loss (in standard deviations of the scores).
         regressor_params: extra keyword arguments of the regressor (e.g. ``{"alpha": 1.0}``
             for ridge, ``{"hidden": [128], "epochs": 200}`` for mlp).
-        size_prior: mix the output with log(1 + params), with a weight chosen in
+        size_prior: mix the output with log(1 + params) + log(1 + MACs), with a weight
+            chosen in
             ``fit`` by held-out ranking on the training set (see
             :mod:`predictors.size_prior`; costs one extra fit per group or fold).
         random_state: seed of every random choice in fitting.
@@ -179,9 +180,9 @@ class OnnxNetPredictor:
             inner._fit_model([views[i] for i in train], y[train], rows(text_block, train))
             return inner._raw_predict([views[i] for i in test], rows(text_block, test))
 
-        log_params = _log_params(views)
-        weight = choose_weight(fit_predict, log_params, y, groups, self.random_state)
-        return fit_prior(weight, self._raw_predict(views, text_block), log_params, y)
+        size = _log_size(views)
+        weight = choose_weight(fit_predict, size, y, groups, self.random_state)
+        return fit_prior(weight, self._raw_predict(views, text_block), size, y)
 
     def _raw_predict(self, views: list[GraphView], text_block=None) -> np.ndarray:
         """The regressor's output, before any size prior."""
@@ -201,7 +202,7 @@ class OnnxNetPredictor:
         output = self._raw_predict(views)
         if self.size_prior_ is None:
             return output
-        return self.size_prior_.apply(output, _log_params(views))
+        return self.size_prior_.apply(output, _log_size(views))
 
     def score(self, models, scores) -> float:
         """Kendall tau between the predictions for ``models`` and the true ``scores``."""
@@ -324,8 +325,11 @@ class OnnxNetPredictor:
 # ---------------------------------------------------------------- helpers
 
 
-def _log_params(views: list[GraphView]) -> np.ndarray:
-    return np.log1p(np.array([v.params for v in views], dtype=np.float64))
+def _log_size(views: list[GraphView]) -> np.ndarray:
+    """The size prior's measure: log(1 + params) + log(1 + MACs) per graph."""
+    params = np.array([v.params for v in views], dtype=np.float64)
+    compute = np.array([macs(v) for v in views], dtype=np.float64)
+    return np.log1p(params) + np.log1p(compute)
 
 
 def _views(models) -> list[GraphView]:

@@ -1,15 +1,18 @@
-"""The size prior: mix a predictor's output with the network's parameter count.
+"""The size prior: mix a predictor's output with the network's size.
 
-Across search spaces, "bigger trains better" is the one rule that transfers (params is
-the strongest zero-shot baseline), while a model of the text can learn rules that hold
-only in the grammars it saw. With ``OnnxNetPredictor(size_prior=True)`` the prediction is
+Across search spaces, "bigger trains better" is the one rule that transfers (params and
+MACs are the strongest zero-shot baselines), while a model of the text can learn rules
+that hold only in the grammars it saw. With ``OnnxNetPredictor(size_prior=True)`` the
+prediction is
 
-    y_mean + y_std * ((1 - w) * z(model output) + w * z(log(1 + params)))
+    y_mean + y_std * ((1 - w) * z(model output) + w * z(size))
 
-where ``z`` standardizes with the training set's statistics and the weight ``w`` (from
-:data:`WEIGHTS`) is chosen on the training set only: by leave-one-group-out over the
-``groups`` given to ``fit`` (e.g. each record's grammar: how well does the mix rank a
-grammar the model has not seen?), or by :data:`FOLDS` random folds without groups.
+with ``size = log(1 + params) + log(1 + MACs)`` (the log of their product: a network is
+big by its weights and by its compute) and ``z`` standardizing with the training set's
+statistics. The weight ``w`` (from :data:`WEIGHTS`) is chosen on the training set
+only: by leave-one-group-out over the ``groups`` given to ``fit`` (e.g. each record's
+grammar: how well does the mix rank a grammar the model has not seen?), or by
+:data:`FOLDS` random folds without groups.
 A fold's Kendall tau is taken within the fold, the weight with the best mean wins (ties:
 the smaller weight).
 """

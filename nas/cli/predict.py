@@ -72,8 +72,9 @@ def train(
                                  help="Add the pairwise margin-ranking loss (mlp only)."),
     features: str = typer.Option("text+graph", "--features", help="text, graph or text+graph."),
     size_prior: bool = typer.Option(False, "--size-prior",
-                                    help="Mix in log(params), weighted by leave-one-grammar-"
-                                         "out on the store (see docs/predictor.md)."),
+                                    help="Mix in log(params) + log(MACs), weighted by "
+                                         "leave-one-grammar-out on the store (see "
+                                         "docs/predictor.md)."),
     grammar: list[str] = typer.Option(None, "--grammar", "-g",
                                       help="Train on these grammars only (repeatable)."),
     task: list[str] = typer.Option(None, "--task", "-t",

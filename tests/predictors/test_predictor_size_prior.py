@@ -45,3 +45,21 @@ def test_a_predictor_with_the_size_prior_round_trips(tmp_path, family):
     assert again.size_prior_ == p.size_prior_
     with pytest.raises(PredictorError, match="groups"):
         OnnxNetPredictor(size_prior=True).fit(paths, scores, groups=["x"])
+
+
+def test_the_size_counts_compute_as_well_as_weights(graphs):
+    from onnx import helper
+
+    from predictors import load_graph
+    from predictors.predictor import _log_size
+
+    def conv(side: int):
+        node = helper.make_node("Conv", ["x", "W"], ["y"], kernel_shape=[3, 3],
+                                pads=[1, 1, 1, 1])
+        return load_graph(graphs.model(
+            [node], [graphs.tensor("x", [1, 2, side, side])],
+            [graphs.tensor("y", [1, 4, side, side])], [graphs.weight("W", (4, 2, 3, 3))]))
+
+    small, large = _log_size([conv(8), conv(16)])  # same 72 weights, 4x the MACs
+    assert small == pytest.approx(np.log1p(72) + np.log1p(4 * 8 * 8 * 18))
+    assert large - small == pytest.approx(np.log1p(4 * 16 * 16 * 18) - np.log1p(4 * 8 * 8 * 18))
