@@ -60,7 +60,7 @@ class OnnxNetPredictor:
             ``regressor_params={"parts": [...]}`` picks others).
         ranking: add ONNX-Net's pairwise margin-ranking loss (``regressor="mlp"`` only).
         features: ``"text"`` (encoder output), ``"graph"`` (structural numbers: params,
-            MACs, depth, wiring, op counts) or ``"text+graph"``.
+            MACs, depth, wiring, op counts, weight-layer profile) or ``"text+graph"``.
         max_chars: length bound of the text; None uses the encoder's (hashing: 20,000
             characters, MiniLM: 450).
         n_features: hash buckets of the hashing encoder.
@@ -70,8 +70,7 @@ class OnnxNetPredictor:
         regressor_params: extra keyword arguments of the regressor (e.g. ``{"alpha": 1.0}``
             for ridge, ``{"hidden": [128], "epochs": 200}`` for mlp).
         size_prior: mix the output with log(1 + params) + log(1 + MACs), with a weight
-            chosen in
-            ``fit`` by held-out ranking on the training set (see
+            chosen in ``fit`` by held-out ranking on the training set (see
             :mod:`predictors.size_prior`; costs one extra fit per group or fold).
         random_state: seed of every random choice in fitting.
     """

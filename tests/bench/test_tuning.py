@@ -1,5 +1,7 @@
 """Per-architecture tuning: best-val selection, test of that trial, failures, determinism."""
 
+import time
+
 import optuna
 import pytest
 import torch
@@ -93,8 +95,12 @@ def test_pruning_counts_and_custom_space():
 
 
 def test_timeout_stops_starting_trials():
-    result = tune_architecture(small_mlp, get_task("digits"), n_trials=50, seed=0,
-                               budget=Budget(max_epochs=1), timeout=0.01)
+    def slow_mlp():  # every trial outlasts the timeout, however fast the machine trains
+        time.sleep(0.3)
+        return small_mlp()
+
+    result = tune_architecture(slow_mlp, get_task("digits"), n_trials=50, seed=0,
+                               budget=Budget(max_epochs=1), timeout=0.2)
     assert result.n_trials == 1
 
 
