@@ -35,7 +35,7 @@ from predictors.encoders import ENCODERS, HashingEncoder, make_encoder
 from predictors.features import FEATURE_NAMES, graph_features, macs
 from predictors.graph import GraphView, load_graph
 from predictors.metrics import kendall_tau
-from predictors.regressors import make_regressor, regressor_from_state
+from predictors.regressors import REGRESSORS, make_regressor, regressor_from_state
 from predictors.size_prior import SizePrior, choose_weight, fit_prior
 from predictors.text import DEFAULT_MAX_CHARS, render
 
@@ -213,6 +213,10 @@ class OnnxNetPredictor:
         if self.encoder not in ENCODERS:
             raise PredictorError(
                 f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}"
+            )
+        if self.regressor not in REGRESSORS:
+            raise PredictorError(
+                f"unknown regressor {self.regressor!r}; choose one of {', '.join(REGRESSORS)}"
             )
         if self.features not in FEATURE_SETS:
             raise PredictorError(

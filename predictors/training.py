@@ -61,8 +61,9 @@ def train_from_store(
             + "; a predictor needs at least 2"
         )
     y, kind = training_target(df, target)
-    predictor = OnnxNetPredictor(**params).fit(load_views(df, root, progress), y,
-                                               groups=df["grammar"].astype(str).to_numpy())
+    predictor = OnnxNetPredictor(**params)
+    predictor._validate()  # a bad option fails before thousands of files are read
+    predictor.fit(load_views(df, root, progress), y, groups=df["grammar"].astype(str).to_numpy())
     predictor.metadata_ = {
         "target": kind, "store": str(root), "n_records": len(df),
         "grammars": sorted(df["grammar"].unique().tolist()),

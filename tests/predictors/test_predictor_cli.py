@@ -56,3 +56,12 @@ def test_bad_stores_and_splits_fail_in_one_line(store, capsys):
     assert run_app(["predictor", "train", "--store", str(store / "missing"), "-o", "x"]) == 2
     err = capsys.readouterr().err
     assert "no ONNX-Bench store" in err and err.count("\n") == 1
+
+
+def test_a_bad_regressor_fails_before_any_file_is_read(store, tmp_path, capsys):
+    out = tmp_path / "never.predictor"
+    assert run_app(["predictor", "train", "--store", str(store), "--regressor", "svm",
+                    "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: unknown regressor 'svm'; choose one of ridge, gbm, mlp, blend\n"
+    assert not out.exists()
