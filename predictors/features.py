@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -93,16 +94,16 @@ def layer_profile(view: GraphView) -> np.ndarray:
     without weight layers gets zeros.
     """
     nodes = _all_nodes(view)
-    layers = [n for n in nodes if _layer_params(n) > 0]
-    sizes = np.array([_layer_params(n) for n in layers], dtype=np.float64)
-    widths = [w for w in (_layer_width(n) for n in layers[:-1] or layers) if w > 0]
+    layers = [(n, k) for n in nodes if (k := _layer_params(n)) > 0]
+    sizes = np.array([k for _, k in layers], dtype=np.float64)
+    widths = [w for w in (_layer_width(n) for n, _ in layers[:-1] or layers) if w > 0]
     residual = sum(1 for n in nodes
                    if n.op == "Add" and sum(a.kind == "value" for a in n.inputs) == 2)
     if not layers:
         return np.zeros(14)
     log_w = np.log2(np.asarray(widths or [1], dtype=np.float64))
     return np.array([
-        float(len(layers)), float(_weight_depth(view)), log_w.min(), log_w.max(),
+        float(len(layers)), float(_longest_chain(view, _is_layer)), log_w.min(), log_w.max(),
         log_w.mean(), float(np.median(log_w)), log_w[0], log_w[-1], log_w.std(),
         float(np.sum(log_w[1:] > log_w[:-1])), math.log1p(sizes.max()),
         sizes.max() / sizes.sum(), math.log1p(float(np.median(sizes))), float(residual),
@@ -116,6 +117,12 @@ def macs(view: GraphView) -> int:
 
 def depth(view: GraphView) -> int:
     """Longest chain of ops from an input to an output (top-level graph)."""
+    return _longest_chain(view, lambda n: 1)
+
+
+def _longest_chain(view: GraphView, counts: Callable[[OpNode], int]) -> int:
+    """Longest input-to-output chain of the top-level graph, each node counting
+    ``counts(node)`` (1: every op; 0 or 1: only some ops)."""
     level: dict[str, int] = {}
     get = level.get
     best = 0
@@ -124,7 +131,7 @@ def depth(view: GraphView) -> int:
         for a in n.inputs:
             if a.kind == "value":
                 d = max(d, get(a.text, 0))
-        d += 1
+        d += counts(n)
         for o in n.outputs:
             level[o] = d
         if d > best:
@@ -132,17 +139,8 @@ def depth(view: GraphView) -> int:
     return best
 
 
-def _weight_depth(view: GraphView) -> int:
-    """Longest chain of weight layers from an input to an output (top-level graph)."""
-    level: dict[str, int] = {}
-    best = 0
-    for n in view.nodes:
-        d = max((level.get(a.text, 0) for a in n.inputs if a.kind == "value"), default=0)
-        d += _layer_params(n) > 0
-        for o in n.outputs:
-            level[o] = d
-        best = max(best, d)
-    return best
+def _is_layer(n: OpNode) -> int:
+    return int(_layer_params(n) > 0)
 
 
 def _layer_params(n: OpNode) -> int:

@@ -144,49 +144,49 @@ class OnnxNetPredictor:
             raise PredictorError("fit needs at least 2 models with scores")
         if groups is not None and len(groups) != len(views):
             raise PredictorError(f"{len(views)} models but {len(groups)} groups")
-        # the text is encoded once: the size prior's inner fits take rows of this block
-        text_block = self._text_matrix(views) if "text" in self.features else None
-        self._fit_model(views, y, text_block)
-        self.size_prior_ = (self._fit_size_prior(views, y, groups, text_block)
+        # features are computed once: the size prior's inner fits take rows of these blocks
+        blocks = self._feature_blocks(views)
+        self._fit_model(y, blocks)
+        self.size_prior_ = (self._fit_size_prior(views, y, groups, blocks)
                             if self.size_prior else None)
         self.n_train_ = len(y)
         self.metadata_ = {}
         return self
 
-    def _fit_model(self, views: list[GraphView], y: np.ndarray, text_block) -> None:
+    def _fit_model(self, y: np.ndarray, blocks: tuple) -> None:
         """Columns, feature scaling and the regressor (everything but the size prior)."""
+        text_block, graph_block = blocks
         if text_block is not None and self.encoder == "hashing":
             self.columns_ = _frequent_columns(text_block, self.min_df, self.max_columns)
         else:
             self.columns_ = None
-        if "graph" in self.features:
-            g = np.stack([graph_features(v) for v in views])
-            self.graph_mean_ = g.mean(axis=0)
-            self.graph_scale_ = np.where(g.std(axis=0) > 0, g.std(axis=0), 1.0)
-        X = self._assemble(views, text_block)
+        if graph_block is not None:
+            self.graph_mean_ = graph_block.mean(axis=0)
+            std = graph_block.std(axis=0)
+            self.graph_scale_ = np.where(std > 0, std, 1.0)
+        X = self._assemble(blocks)
         reg = make_regressor(self.regressor, ranking=self.ranking, margin=self.margin,
                              random_state=self.random_state, **(self.regressor_params or {}))
         self.regressor_ = reg.fit(X, y)
         self.n_features_in_ = X.shape[1]
 
     def _fit_size_prior(self, views: list[GraphView], y: np.ndarray, groups,
-                        text_block) -> SizePrior:
-        def rows(block, index):
-            return None if block is None else block[index]
+                        blocks: tuple) -> SizePrior:
+        def rows(index: np.ndarray) -> tuple:
+            return tuple(None if b is None else b[index] for b in blocks)
 
         def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
             inner = OnnxNetPredictor(**{**self.get_params(), "size_prior": False})
-            inner._fit_model([views[i] for i in train], y[train], rows(text_block, train))
-            return inner._raw_predict([views[i] for i in test], rows(text_block, test))
+            inner._fit_model(y[train], rows(train))
+            return inner._raw_predict(rows(test))
 
         size = _log_size(views)
         weight = choose_weight(fit_predict, size, y, groups, self.random_state)
-        return fit_prior(weight, self._raw_predict(views, text_block), size, y)
+        return fit_prior(weight, self._raw_predict(blocks), size, y)
 
-    def _raw_predict(self, views: list[GraphView], text_block=None) -> np.ndarray:
+    def _raw_predict(self, blocks: tuple) -> np.ndarray:
         """The regressor's output, before any size prior."""
-        X = self._assemble(views, text_block)
-        return np.asarray(self.regressor_.predict(X), dtype=np.float64)
+        return np.asarray(self.regressor_.predict(self._assemble(blocks)), dtype=np.float64)
 
     def predict(self, models) -> np.ndarray:
         """Predicted scores, one per model, as a float64 array.
@@ -198,7 +198,7 @@ class OnnxNetPredictor:
         views = _views(models)
         if not views:
             return np.zeros(0)
-        output = self._raw_predict(views)
+        output = self._raw_predict(self._feature_blocks(views))
         if self.size_prior_ is None:
             return output
         return self.size_prior_.apply(output, _log_size(views))
@@ -246,17 +246,24 @@ class OnnxNetPredictor:
             return encoder.transform_views(views, bound)
         return encoder.transform(self.texts(views))
 
-    def _assemble(self, views: list[GraphView], text_block=None) -> np.ndarray:
-        blocks = []
-        if "text" in self.features:
-            m = text_block if text_block is not None else self._text_matrix(views)
-            if self.columns_ is not None:
-                m = m[:, self.columns_].toarray()
-            blocks.append(np.asarray(m, dtype=np.float64))
-        if "graph" in self.features:
-            g = np.stack([graph_features(v) for v in views])
-            blocks.append((g - self.graph_mean_) / self.graph_scale_)
-        return np.hstack(blocks)
+    def _feature_blocks(self, views: list[GraphView]) -> tuple:
+        """(text matrix, raw graph features) of ``views``; None for a block not used."""
+        text = self._text_matrix(views) if "text" in self.features else None
+        graph = (np.stack([graph_features(v) for v in views])
+                 if "graph" in self.features else None)
+        return text, graph
+
+    def _assemble(self, blocks: tuple) -> np.ndarray:
+        """The regressor's input: the fitted columns of the text, the scaled graph block."""
+        text_block, graph_block = blocks
+        parts = []
+        if text_block is not None:
+            m = text_block[:, self.columns_].toarray() if self.columns_ is not None \
+                else text_block
+            parts.append(np.asarray(m, dtype=np.float64))
+        if graph_block is not None:
+            parts.append((graph_block - self.graph_mean_) / self.graph_scale_)
+        return np.hstack(parts)
 
     # ------------------------------------------------------------ save / load
 

@@ -265,7 +265,7 @@ class BlendRegressor:
 
     @classmethod
     def from_state(cls, config: dict, arrays: dict) -> BlendRegressor:
-        r = cls()
+        r = cls(parts=tuple(part["kind"] for part in config["parts"]))
         r.parts_ = []
         for i, part in enumerate(config["parts"]):
             prefix = f"p{i}_"

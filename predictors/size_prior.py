@@ -44,10 +44,10 @@ class SizePrior:
     y_mean: float
     y_std: float
 
-    def apply(self, model_output: np.ndarray, log_params: np.ndarray) -> np.ndarray:
+    def apply(self, model_output: np.ndarray, size: np.ndarray) -> np.ndarray:
         """The mixed prediction, on the scale of the training scores."""
         z_model = (model_output - self.model_mean) / self.model_std
-        z_size = (log_params - self.size_mean) / self.size_std
+        z_size = (size - self.size_mean) / self.size_std
         mixed = (1.0 - self.weight) * z_model + self.weight * z_size
         return self.y_mean + self.y_std * mixed
 
@@ -56,7 +56,7 @@ class SizePrior:
 
 
 def choose_weight(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                  log_params: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> float:
+                  size: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> float:
     """The weight of :data:`WEIGHTS` whose mix ranks held-out folds best.
 
     ``fit_predict(train_rows, test_rows)`` fits a fresh model on the training rows and
@@ -70,7 +70,7 @@ def choose_weight(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
             continue
         output = fit_predict(train, test)
         z_model = _standardize(output)
-        z_size = _standardize(log_params[test])
+        z_size = _standardize(size[test])
         for w in WEIGHTS:
             taus[w].append(kendall_tau((1 - w) * z_model + w * z_size, y[test]))
     scored = {w: np.nanmean(t) for w, t in taus.items() if t and not np.all(np.isnan(t))}
@@ -79,11 +79,11 @@ def choose_weight(fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
     return max(WEIGHTS, key=lambda w: (scored.get(w, -np.inf), -w))
 
 
-def fit_prior(weight: float, model_output: np.ndarray, log_params: np.ndarray,
+def fit_prior(weight: float, model_output: np.ndarray, size: np.ndarray,
               y: np.ndarray) -> SizePrior:
     """The :class:`SizePrior` of ``weight`` with the training set's statistics."""
     return SizePrior(weight, float(model_output.mean()), _std(model_output),
-                     float(log_params.mean()), _std(log_params), float(y.mean()), _std(y))
+                     float(size.mean()), _std(size), float(y.mean()), _std(y))
 
 
 def _folds(n: int, groups, seed: int) -> list[np.ndarray]:

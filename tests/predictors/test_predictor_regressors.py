@@ -69,6 +69,7 @@ def test_blend_is_the_mean_of_its_parts(data):
     mlp = MlpRegressor(epochs=5).fit(X, y)
     np.testing.assert_allclose(blend.predict(X),
                                (ridge.predict(X) + gbm.predict(X) + mlp.predict(X)) / 3)
+    assert regressor_from_state(*blend.state()).parts == ("ridge", "gbm", "mlp")
 
 
 @pytest.mark.parametrize("parts", [(), ("blend",), ("ridge", "svm")])
