@@ -4,6 +4,8 @@ Every error a user can cause derives from :class:`NasError`; its message says wh
 wrong and what to do next. The CLI prints the message on one line and exits non-zero.
 """
 
+from string import Formatter
+
 
 class NasError(Exception):
     """Base of every error the platform raises on purpose."""
@@ -47,3 +49,26 @@ class PredictorError(NasError):
 
 class LeaderboardError(NasError):
     """Nothing to rank, or the requested report cannot be produced."""
+
+
+
+class OptionError(NasError):
+    """One or more options of a configuration are invalid.
+
+    Each problem is a template that names fields as ``{field}``, e.g.
+    ``"{budget} must be at least 1"`` (values written into it double their braces).
+    ``str()`` names the fields themselves, as a Python caller wrote them;
+    :meth:`renamed` gives the same error naming them otherwise (the CLI's flags).
+    ``fields`` lists the fields at fault.
+    """
+
+    def __init__(self, *problems: str, names: dict[str, str] | None = None) -> None:
+        self.problems = problems
+        self.fields = tuple(dict.fromkeys(
+            name for p in problems for _, name, _, _ in Formatter().parse(p) if name))
+        spelled = {f: (names or {}).get(f, f) for f in self.fields}
+        super().__init__("; ".join(p.format_map(spelled) for p in problems))
+
+    def renamed(self, names: dict[str, str]) -> "OptionError":
+        """The same error, with each field spelled as ``names`` says (others unchanged)."""
+        return OptionError(*self.problems, names=names)

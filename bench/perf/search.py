@@ -32,7 +32,8 @@ def _search(out: Path, **options):
     from nas.search.study import SearchStudy
 
     shutil.rmtree(out, ignore_errors=True)
-    config = SearchConfig(out=str(out), study=out.name, **options)
+    # the strategies alone: references would make both arms start from the same results
+    config = SearchConfig(out=str(out), study=out.name, seed_references=False, **options)
     run_search(config)
     return SearchStudy.open(str(out / "study.journal"), out.name, create=False).history()
 

@@ -10,86 +10,25 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app
+from nas.cli.config_options import config_command
 from nas.errors import NasError, StorageError
-from nas.search.config import (
-    DEFAULT_BUDGET,
-    DEFAULT_CANDIDATES,
-    DEFAULT_EPOCHS,
-    DEFAULT_HEARTBEAT_S,
-    DEFAULT_PREDICTOR_WARMUP,
-    DEFAULT_STALE_AFTER_S,
-    DEFAULT_TRIAL_SECONDS,
-    DEFAULT_TUNE_TRIALS,
-)
+from nas.search.config import DEFAULT_STALE_AFTER_S, SearchConfig
 
 #: rows of the leaderboard printed when a search ends
 TOP_ROWS = 5
 
 
 @app.command("search")
+@config_command(SearchConfig)
 def search(
-    grammar: str = typer.Option("einspace", "--grammar", "-g", help="Built-in grammar name "
-                                "or a .lark file."),
-    task: str = typer.Option("digits", "--task", "-t", help="Task name (`nas tasks`) or a "
-                             ".csv/.npz file."),
-    target: str = typer.Option(None, "--target", help="Target column of a CSV task."),
-    task_option: list[str] = typer.Option(None, "--task-option", help="KEY=VALUE option for "
-                                          "the task builder (repeatable), e.g. n_train=500."),
-    strategy: str = typer.Option("evolution", "--strategy", "-s", help="random, evolution "
-                                 "(regularized evolution) or predictor (predictor-guided)."),
-    budget: int = typer.Option(DEFAULT_BUDGET, "--budget", "-n", help="Architecture "
-                               "evaluations in the whole study (all workers, all machines)."),
-    tune_trials: int = typer.Option(DEFAULT_TUNE_TRIALS, "--tune-trials", help="Hyperparameter "
-                                    "trials per architecture."),
-    epochs: int = typer.Option(DEFAULT_EPOCHS, "--epochs", help="Epochs per training run."),
-    trial_seconds: float = typer.Option(DEFAULT_TRIAL_SECONDS, "--trial-seconds", help="Time "
-                                        "limit of one training run (0 = none)."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes on this machine "
-                                "(one torch thread each)."),
-    study: str = typer.Option(None, "--study", help="Study name (default <grammar>-<task>)."),
-    storage: str = typer.Option(None, "--storage", help="Optuna storage: journal file, "
-                                "sqlite:///file.db or postgresql://... (default "
-                                "<out>/study.journal)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Run directory (default "
-                             "runs/<study>)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data splits, proposals and training."),
-    seed_references: bool = typer.Option(True, "--seed-references/--no-seed-references",
-                                         help="Evaluate the grammar's reference "
-                                         "architectures that fit the task first."),
-    population: int = typer.Option(None, "--population", help="Evolution population "
-                                   "(default: budget/3, at most 100)."),
-    tournament: int = typer.Option(None, "--tournament", help="Evolution tournament size "
-                                   "(default: population/4, 2..10)."),
-    crossover_rate: float = typer.Option(0.2, "--crossover-rate", help="Share of evolution "
-                                         "children made by crossover."),
-    candidates: int = typer.Option(DEFAULT_CANDIDATES, "--candidates", help="Architectures "
-                                   "the predictor ranks per proposal (--strategy predictor)."),
-    predictor_warmup: int = typer.Option(DEFAULT_PREDICTOR_WARMUP, "--predictor-warmup",
-                                         help="Completed evaluations before the study's own "
-                                         "predictor ranks (before: the shipped default "
-                                         "predictor, else random)."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
-    heartbeat: float = typer.Option(DEFAULT_HEARTBEAT_S, "--heartbeat", help="Seconds between "
-                                    "lease renewals of a running trial."),
-    stale_after: float = typer.Option(DEFAULT_STALE_AFTER_S, "--stale-after", help="Seconds "
-                                      "without renewal after which a running trial is stale."),
-    no_export: bool = typer.Option(False, "--no-export", help="Do not write ONNX files to "
-                                   "the run's store."),
+    config: SearchConfig,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end "
                                  "(progress goes to stderr)."),
 ) -> None:
     """Search a grammar's architectures on a task; run it again to resume."""
-    from nas.search import SearchConfig, run_search
+    from nas.search import run_search
     from nas.search.progress import SearchProgress
 
-    config = SearchConfig(
-        grammar=grammar, task=task, target=target, task_options=_options(task_option),
-        strategy=strategy, budget=budget, tune_trials=tune_trials, epochs=epochs,
-        trial_seconds=trial_seconds or None, workers=workers, study=study, storage=storage,
-        out=str(out) if out else None, seed=seed, seed_references=seed_references,
-        population=population, tournament=tournament, crossover_rate=crossover_rate,
-        candidates=candidates, predictor_warmup=predictor_warmup, device=device,
-        heartbeat_s=heartbeat, stale_after_s=stale_after, export=not no_export)
     _quiet_libraries()
     mode = "plain" if as_json or not sys.stdout.isatty() else "rich"
     stream = sys.stderr if as_json else sys.stdout
@@ -109,20 +48,6 @@ def search(
         typer.echo(json.dumps(summary.to_json(), default=str))
         return
     _print_end(summary, config)
-
-
-def _options(pairs: list[str] | None) -> dict:
-    """``["n_train=500", "drop=id"]`` -> ``{"n_train": 500, "drop": "id"}``."""
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise NasError(f"--task-option {pair!r} is not KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(value)
-        except ValueError:
-            options[key.strip()] = value
-    return options
 
 
 def _quiet_libraries() -> None:

@@ -3,14 +3,25 @@
 A :class:`SearchConfig` is plain, picklable data: the CLI builds it, :func:`run_search`
 hands it to every worker process, and it is recorded in the run directory's ``run.json``.
 Unknown keys are an error (:meth:`SearchConfig.from_dict`).
+
+Adding an option (one place): add a field to :class:`SearchConfig` defined with
+:func:`~nas.options.option` (default, flags, help; ``cli_type``/``parse`` only when the
+command line spells the value differently) and, if some values are invalid, a problem
+in ``_problems`` naming it as ``{field_name}``. ``nas search`` derives its option from
+the field (:mod:`nas.cli.config_options`); ``tests/search/test_config.py`` checks that
+the CLI exposes every field with the same default and help. Then use it where the
+search needs it and add a row to docs/search.md's table.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nas.errors import OptionError
+from nas.options import option
 from nas.records import from_known_keys
 
 STRATEGIES = ("random", "evolution", "predictor")
@@ -30,89 +41,120 @@ DEFAULT_CANDIDATES = 64
 DEFAULT_PREDICTOR_WARMUP = 8
 
 
+def parse_task_options(pairs: list[str] | None) -> dict:
+    """``["n_train=500", "drop=id"]`` -> ``{"n_train": 500, "drop": "id"}`` (values are
+    read as JSON when they parse, else kept as text)."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise OptionError("{task_options} " + _quoted(pair) + " is not KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Everything one search (and each of its workers) needs to know.
 
-    Args:
-        grammar: built-in grammar name or a ``.lark`` path.
-        task: task name, family member (``sort-5``) or a ``.csv``/``.npz`` path.
-        target: target column of a CSV task.
-        task_options: extra options for the task builder (e.g. ``{"n_train": 500}``).
-        strategy: ``random``, ``evolution`` (regularized evolution) or ``predictor``
-            (predictor-guided).
-        budget: architecture evaluations in the whole study, over all workers.
-        tune_trials: inner tuning trials per architecture.
-        epochs: epochs per inner trial.
-        trial_seconds: seconds per inner trial (a run over it fails); None = no limit.
-        workers: worker processes to start on this machine.
-        study: outer study name; default ``<grammar>-<task>``.
-        storage: Optuna storage (URL or file); default ``<out>/study.journal``.
-        out: run directory; default ``runs/<study>``.
-        seed: seed of task splits, proposals and training.
-        seed_references: propose the grammar's reference architectures first.
-        population, tournament: regularized evolution sizes (None = from the budget).
-        crossover_rate: share of evolution children made by crossover.
-        candidates: architectures the predictor ranks per proposal (``predictor``).
-        predictor_warmup: completed evaluations before the study's own predictor ranks
-            (before that the shipped default predictor, else random proposals).
-        device: ``cpu``, ``cuda`` or ``auto``.
-        heartbeat_s, stale_after_s: lease refresh period and validity of a running trial.
-        export: write every evaluated architecture to the run's ONNX-Bench store.
+    Each field is one ``nas search`` option; its help text (``nas search --help``) is
+    defined with the field below.
     """
 
-    grammar: str = "einspace"
-    task: str = "digits"
-    target: str | None = None
-    task_options: dict = field(default_factory=dict)
-    strategy: str = "evolution"
-    budget: int = DEFAULT_BUDGET
-    tune_trials: int = DEFAULT_TUNE_TRIALS
-    epochs: int = DEFAULT_EPOCHS
-    trial_seconds: float | None = DEFAULT_TRIAL_SECONDS
-    workers: int = 1
-    study: str | None = None
-    storage: str | None = None
-    out: str | None = None
-    seed: int = 0
-    seed_references: bool = False
-    population: int | None = None
-    tournament: int | None = None
-    crossover_rate: float = 0.2
-    candidates: int = DEFAULT_CANDIDATES
-    predictor_warmup: int = DEFAULT_PREDICTOR_WARMUP
-    device: str = "cpu"
-    heartbeat_s: float = DEFAULT_HEARTBEAT_S
-    stale_after_s: float = DEFAULT_STALE_AFTER_S
-    export: bool = True
+    grammar: str = option("einspace", "--grammar", "-g",
+                          help="Built-in grammar name or a .lark file.")
+    task: str = option("digits", "--task", "-t",
+                       help="Task name (`nas tasks`) or a .csv/.npz file.")
+    target: str | None = option(None, "--target", help="Target column of a CSV task.")
+    task_options: dict = option(
+        {}, "--task-option", cli_type=list[str], parse=parse_task_options,
+        help="KEY=VALUE option for the task builder (repeatable), e.g. n_train=500.")
+    strategy: str = option("evolution", "--strategy", "-s",
+                           help="random, evolution (regularized evolution) or predictor "
+                                "(predictor-guided).")
+    budget: int = option(DEFAULT_BUDGET, "--budget", "-n",
+                         help="Architecture evaluations in the whole study (all workers, all "
+                              "machines).")
+    tune_trials: int = option(DEFAULT_TUNE_TRIALS, "--tune-trials",
+                              help="Hyperparameter trials per architecture.")
+    epochs: int = option(DEFAULT_EPOCHS, "--epochs", help="Epochs per training run.")
+    trial_seconds: float | None = option(
+        DEFAULT_TRIAL_SECONDS, "--trial-seconds",
+        help="Time limit of one training run (0 = none); a run over it fails.")
+    workers: int = option(1, "--workers", "-w",
+                          help="Worker processes on this machine (one torch thread each).")
+    study: str | None = option(None, "--study", help="Study name (default <grammar>-<task>).")
+    storage: str | None = option(None, "--storage",
+                                 help="Optuna storage: journal file, sqlite:///file.db or "
+                                      "postgresql://... (default <out>/study.journal).")
+    out: str | None = option(None, "--out", "-o", cli_type=Path,
+                             parse=lambda path: str(path) if path else None,
+                             help="Run directory (default runs/<study>).")
+    seed: int = option(0, "--seed", help="Seed of data splits, proposals and training.")
+    # on: the README's main job finds a good result within its few minutes; the search
+    # still works from the grammar alone (--no-seed-references), see docs/search.md
+    seed_references: bool = option(True, "--seed-references/--no-seed-references",
+                                   help="Evaluate the grammar's reference architectures "
+                                        "that fit the task first.")
+    population: int | None = option(None, "--population",
+                                     help="Evolution population (default: budget/3, at most "
+                                          "100).")
+    tournament: int | None = option(None, "--tournament",
+                                    help="Evolution tournament size (default: population/4, "
+                                         "2..10).")
+    crossover_rate: float = option(0.2, "--crossover-rate",
+                                   help="Share of evolution children made by crossover.")
+    candidates: int = option(DEFAULT_CANDIDATES, "--candidates",
+                             help="Architectures the predictor ranks per proposal "
+                                  "(--strategy predictor).")
+    predictor_warmup: int = option(DEFAULT_PREDICTOR_WARMUP, "--predictor-warmup",
+                                   help="Completed evaluations before the study's own "
+                                        "predictor ranks (before: the shipped default "
+                                        "predictor, else random).")
+    device: str = option("cpu", "--device", help="cpu, cuda or auto.")
+    heartbeat_s: float = option(DEFAULT_HEARTBEAT_S, "--heartbeat",
+                                help="Seconds between lease renewals of a running trial.")
+    stale_after_s: float = option(DEFAULT_STALE_AFTER_S, "--stale-after",
+                                  help="Seconds without renewal after which a running "
+                                       "trial is stale.")
+    export: bool = option(True, "--export/--no-export",
+                          help="Write every evaluated architecture's ONNX file to the run's "
+                               "store.")
 
     def __post_init__(self) -> None:
-        problems = [msg for bad, msg in (
+        if self.trial_seconds == 0:  # 0 = no limit, as on the command line
+            object.__setattr__(self, "trial_seconds", None)
+        problems = self._problems()
+        if problems:
+            raise OptionError(*problems)
+
+    def _problems(self) -> list[str]:
+        """What is wrong, each naming its fields as ``{field}`` (see OptionError)."""
+        return [msg for bad, msg in (
             (self.strategy not in STRATEGIES,
-             f"--strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}"),
-            (self.device not in DEVICES, f"--device {self.device!r} is not one of "
-                                         f"{', '.join(DEVICES)}"),
-            (self.budget < 1, "--budget must be at least 1"),
-            (self.tune_trials < 1, "--tune-trials must be at least 1"),
-            (self.epochs < 1, "--epochs must be at least 1"),
-            (self.workers < 1, "--workers must be at least 1"),
-            (self.trial_seconds is not None and self.trial_seconds <= 0,
-             "--trial-seconds must be positive"),
+             "{strategy} " + _quoted(self.strategy) + f" is not one of {', '.join(STRATEGIES)}"),
+            (self.device not in DEVICES,
+             "{device} " + _quoted(self.device) + f" is not one of {', '.join(DEVICES)}"),
+            (self.budget < 1, "{budget} must be at least 1"),
+            (self.tune_trials < 1, "{tune_trials} must be at least 1"),
+            (self.epochs < 1, "{epochs} must be at least 1"),
+            (self.workers < 1, "{workers} must be at least 1"),
+            (self.trial_seconds is not None and self.trial_seconds < 0,
+             "{trial_seconds} must be positive (or 0 = none)"),
             (self.population is not None and self.population < 2,
-             "--population must be at least 2"),
+             "{population} must be at least 2"),
             (self.tournament is not None and self.tournament < 1,
-             "--tournament must be at least 1"),
-            (not 0 <= self.crossover_rate <= 1, "--crossover-rate must lie in [0, 1]"),
-            (self.candidates < 1, "--candidates must be at least 1"),
-            (self.predictor_warmup < 2, "--predictor-warmup must be at least 2 (a fit needs "
+             "{tournament} must be at least 1"),
+            (not 0 <= self.crossover_rate <= 1, "{crossover_rate} must lie in [0, 1]"),
+            (self.candidates < 1, "{candidates} must be at least 1"),
+            (self.predictor_warmup < 2, "{predictor_warmup} must be at least 2 (a fit needs "
                                         "two results)"),
             (self.heartbeat_s <= 0 or self.stale_after_s < 2 * self.heartbeat_s,
-             "the lease needs heartbeat > 0 and stale-after >= 2 x heartbeat"),
+             "the lease needs {heartbeat_s} > 0 and {stale_after_s} >= 2 x {heartbeat_s}"),
         ) if bad]
-        if problems:
-            from nas.errors import NasError
-
-            raise NasError("; ".join(problems))
 
     # --- derived names ----------------------------------------------------------------
 
@@ -154,6 +196,11 @@ class SearchConfig:
     def from_dict(cls, values: dict) -> SearchConfig:
         """Build from a dict; unknown keys are an error."""
         return from_known_keys(cls, values, "search option")
+
+
+def _quoted(value) -> str:
+    """``repr(value)`` safe inside an :class:`OptionError` template."""
+    return repr(value).replace("{", "{{").replace("}", "}}")
 
 
 def _stem(name: str) -> str:

@@ -85,7 +85,8 @@ def test_the_password_is_never_written_down(postgres_url, workdir):
         pytest.skip("NAS_TEST_POSTGRES_URL already carries a password")
     study = fresh("pw")
     run_search(SearchConfig(grammar="ffn", task="wine", budget=1, epochs=1, tune_trials=1,
-                            storage=with_password, study=study, out="run"),
+                            seed_references=False, storage=with_password, study=study,
+                            out="run"),
                command=f"nas search --storage {with_password}")
     assert "not-a-secret" not in (workdir / "run" / "run.json").read_text()
     attrs = SearchStudy.open(url, study, create=False).user_attrs()

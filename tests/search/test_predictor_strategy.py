@@ -160,8 +160,8 @@ def test_candidates_are_encoded_as_their_trained_exports_are(space):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"candidates": 0}, "--candidates"), ({"predictor_warmup": 1}, "--predictor-warmup"),
-    ({"strategy": "bayes"}, "--strategy"),
+    ({"candidates": 0}, "candidates must"), ({"predictor_warmup": 1}, "predictor_warmup must"),
+    ({"strategy": "bayes"}, "strategy .bayes. is not one of"),
 ])
 def test_bad_predictor_options_are_refused(options, message):
     with pytest.raises(NasError, match=message):

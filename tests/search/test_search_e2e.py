@@ -10,7 +10,8 @@ from search_checks import check_run, open_run
 from bench.leaderboard import load_leaderboard
 from nas.search import SearchConfig, run_search
 
-TINY = {"epochs": 1, "tune_trials": 1, "trial_seconds": 30}
+#: short training; proposals from the strategy alone unless a test turns references on
+TINY = {"epochs": 1, "tune_trials": 1, "trial_seconds": 30, "seed_references": False}
 
 
 def test_digits_classification_end_to_end(workdir):
@@ -44,8 +45,8 @@ def test_resume_continues_without_repeating_or_changing_trials(workdir):
 
 
 def test_evolution_with_references_evaluates_them_first(workdir):
-    config = SearchConfig(grammar="einspace", task="digits", budget=3, seed_references=True,
-                          strategy="evolution", out="runs/refs", **TINY)
+    config = SearchConfig(grammar="einspace", task="digits", budget=3, strategy="evolution",
+                          out="runs/refs", **{**TINY, "seed_references": True})
     run_search(config)
     history = check_run(workdir / "runs" / "refs", 3)
     origins = [r.user_attrs["origin"] for r in history.records]
@@ -54,7 +55,7 @@ def test_evolution_with_references_evaluates_them_first(workdir):
 
 def test_training_failures_fail_their_trials_and_the_search_goes_on(workdir):
     config = SearchConfig(grammar="ffn", task="digits", budget=2, epochs=50, tune_trials=1,
-                          trial_seconds=0.001)
+                          trial_seconds=0.001, seed_references=False)
     summary = run_search(config)
     history = check_run(workdir / "runs" / "ffn-digits", 2)
     assert summary.failed == 2 and summary.best is None
