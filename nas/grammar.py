@@ -40,6 +40,7 @@ from lark.lexer import PatternStr
 from nas.architecture import Architecture, Node, Value
 from nas.errors import ArchitectureError, GrammarError
 from nas.ops.registry import STRUCTURES, get_op, is_registered
+from nas.paths import input_file, read_text
 
 _PROB = re.compile(r"^\s*//@\s*p\(\s*(\w+)\s*->\s*(\w+)\s*\)\s*=\s*([0-9.eE+-]+)\s*$")
 _REFERENCE = re.compile(r"^\s*//@\s*reference\s+([\w-]+)\s+(\d+(?:x\d+)*)\s*:\s*(.+?)\s*$")
@@ -206,10 +207,7 @@ def load_grammar(name_or_path: str | Path) -> Grammar:
             is neither a registered op, a value rule nor a choice rule.
     """
     path = _resolve(name_or_path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise GrammarError(f"cannot read grammar file {path}: {exc.strerror}") from None
+    text = read_text(path, "grammar file", GrammarError)
     try:
         parser = Lark(text, start="start", parser="earley", keep_all_tokens=True,
                       import_paths=[path.parent, builtin_dir()], source_path=str(path))
@@ -225,9 +223,7 @@ def load_grammar(name_or_path: str | Path) -> Grammar:
 def _resolve(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix == ".lark" or candidate.exists():
-        if not candidate.exists():
-            raise GrammarError(f"grammar file {candidate} does not exist")
-        return candidate
+        return input_file(candidate, "grammar file", GrammarError)
     builtin = builtin_dir() / f"{name_or_path}.lark"
     if builtin.exists():
         return builtin

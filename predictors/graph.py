@@ -26,6 +26,7 @@ import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
 
 from nas.errors import PredictorError
+from nas.paths import input_file
 
 #: a tensor shape: one int per axis (None: unknown or symbolic); None when the rank is unknown
 Shape = tuple[int | None, ...] | None
@@ -107,9 +108,7 @@ def _read_model(model: onnx.ModelProto | str | Path) -> tuple[onnx.ModelProto, b
     if isinstance(model, onnx.ModelProto):
         proto = model
     elif isinstance(model, (str, Path)):
-        path = Path(model)
-        if not path.is_file():
-            raise PredictorError(f"ONNX file {path} does not exist; check the path")
+        path = input_file(model, "ONNX file", PredictorError)
         try:
             if _is_protobuf_file(path):  # what onnx.load does for these, keeping the bytes
                 data = path.read_bytes()

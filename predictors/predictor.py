@@ -31,6 +31,7 @@ import onnx
 
 import nas
 from nas.errors import PredictorError
+from nas.paths import input_file, output_file
 from predictors.encoders import ENCODERS, HashingEncoder, make_encoder
 from predictors.features import FEATURE_NAMES, graph_features, macs
 from predictors.graph import GraphView, load_graph
@@ -294,7 +295,7 @@ class OnnxNetPredictor:
             np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
             members[f"arrays/{name}.npy"] = buf.getvalue()
         members[_CHECKSUM] = _digest(members).encode()
-        path = Path(path)
+        path = output_file(path, "predictor file", PredictorError, "model.predictor")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -381,8 +382,7 @@ def _digest(members: dict[str, bytes]) -> str:
 
 
 def _read_members(path: Path) -> dict[str, bytes]:
-    if not path.is_file():
-        raise PredictorError(f"predictor file {path} does not exist")
+    input_file(path, "predictor file", PredictorError)
     tampered = (f"predictor file {path} failed its integrity check (modified or corrupted); "
                 "restore the original or retrain it with `nas predictor train`")
     try:

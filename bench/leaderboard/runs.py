@@ -85,6 +85,8 @@ def resolve_run(path: str | Path) -> RunPaths:
         LeaderboardError: when the directory is missing or holds neither a study nor a store.
     """
     root = Path(path)
+    if root.is_file():
+        raise LeaderboardError(f"run directory {str(root)!r} is a file, expected a directory")
     if not root.is_dir():
         raise LeaderboardError(f"run directory {str(root)!r} does not exist: check the path "
                                "(runs live under runs/<name>/)")

@@ -229,6 +229,9 @@ def load_store_index(store) -> tuple[pd.DataFrame, Path | None]:
             "the ONNX files and index.parquet) with --store"
         )
     if path.is_file():
+        if path.suffix not in {Path(name).suffix for name in INDEX_FILES}:
+            raise LeaderboardError(f"store {str(path)!r} is a file, expected a store "
+                                   f"directory or its {' or '.join(INDEX_FILES)}")
         return _read_index(path), path.parent
     refusal = None
     try:

@@ -41,6 +41,7 @@ from bench.store.schema import (
 from nas.errors import StoreError
 from nas.onnx_cost import count_macs, count_params, measure_latency
 from nas.onnx_file import read_metadata, set_metadata, write_atomic
+from nas.paths import output_dir
 
 MARKER = "STORE.json"
 FORMAT = {"format": "onnx-bench", "version": 1}
@@ -306,6 +307,7 @@ _PANDAS_TYPES = {str: "object", bool: "boolean", float: "float64", int: "Int64",
 
 def _open_root(root: Path, create: bool) -> None:
     """Check that ``root`` is a store, or make it one when ``create``."""
+    output_dir(root, "store", StoreError)
     marker = root / MARKER
     if marker.exists() or (root / ix.SNAPSHOT).exists():
         return

@@ -18,6 +18,7 @@ raises :class:`~nas.errors.TaskError` with one line saying what and where.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from bench.tasks.prepare import (
     split_sizes,
 )
 from nas.errors import TaskError
+from nas.paths import input_file, read_text
 
 MIN_ROWS = 20
 MAX_AUTO_CLASSES = 20
@@ -51,9 +53,10 @@ def csv_task(path: str | Path, seed: int = 0, target: str | None = None,
 
     path = _existing(path)
     _check_task_type(task_type)
+    text = read_text(path, "data file", TaskError)
     try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        frame = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise TaskError(f"cannot read CSV {path}: {str(exc).strip().splitlines()[0]}") from None
     columns = ", ".join(map(str, frame.columns))
     if target is None:
@@ -84,6 +87,7 @@ def npz_task(path: str | Path, seed: int = 0, task_type: str = "auto",
     """
     path = _existing(path)
     _check_task_type(task_type)
+    _check_npz_magic(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -122,10 +126,28 @@ def _assemble(path: Path, x: np.ndarray, y: np.ndarray, kind: str, seed: int,
 
 def _existing(path: str | Path) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TaskError(f"data file {path} not found; give the path of a .csv or .npz file "
                         "or a built-in task name (see `nas tasks`)")
-    return path
+    return input_file(path, "data file", TaskError)
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (maybe empty)
+
+
+def _check_npz_magic(path: Path) -> None:
+    """TaskError unless ``path`` starts like an .npz (zip) archive: numpy would otherwise
+    try to read it as a pickle and say so, which misleads."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise TaskError(f"cannot read data file {path}: {exc.strerror}") from None
+    if head.startswith(_ZIP_MAGIC):
+        return
+    kind = "a single .npy array" if head.startswith(b"\x93NUMPY") else "not an .npz archive"
+    raise TaskError(f"data file {path} is {kind}; save the arrays with "
+                    "np.savez(path, x=..., y=...)")
 
 
 def _check_task_type(task_type: str) -> None:

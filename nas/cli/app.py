@@ -64,7 +64,7 @@ def run_app(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode click returns (rather than raises) typer.Exit codes.
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False, prog_name="nas")
         if isinstance(code, int):
             return code
     except NasError as exc:
@@ -80,12 +80,9 @@ def run_app(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # outside a command (while parsing arguments)
         typer.echo(INTERRUPTED, err=True)
         return 130
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
+    except typer.TyperException as exc:  # click's usage errors, as click shows them
+        return _usage_error(exc, debug)
+    except Exception as exc:  # anything unexpected
         if debug:
             traceback.print_exc()
         else:
@@ -95,3 +92,16 @@ def run_app(argv: list[str] | None = None) -> int:
             )
         return 1
     return 0
+
+
+def _usage_error(exc: Exception, debug: bool) -> int:
+    """A usage error (missing argument, unknown option, value of the wrong type): the
+    usage line, a hint and ``Error: ...`` naming the option, exit 2 (click's default)."""
+    show = getattr(exc, "show", None)
+    if show is None:  # not one of click's user-facing errors
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        return 1
+    show()
+    return getattr(exc, "exit_code", 2)

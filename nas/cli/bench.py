@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app, fail
+from nas.paths import output_file, read_text
 
 DEFAULT_STORE = Path("runs/bench")
 STORE_OPTION = typer.Option(DEFAULT_STORE, "--store", "-s", help="Store directory.")
@@ -41,6 +42,7 @@ def export(
     The file is checked with onnx.checker and compared with onnxruntime at batch sizes
     1 and 7 before it is written.
     """
+    output_file(out, "--out", example="model.onnx")
     import torch
 
     from bench.tasks import get_task
@@ -71,12 +73,7 @@ def export(
 def _arch_text(arch: str) -> str:
     if not arch.startswith("@"):
         return arch
-    path = Path(arch[1:])
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        fail(f"cannot read architecture file {path}: {exc.strerror}")
-        raise  # unreachable: fail() exits
+    return read_text(arch[1:], "architecture file").strip()
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

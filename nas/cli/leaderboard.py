@@ -8,6 +8,7 @@ import typer
 
 from nas.cli.app import app
 from nas.errors import LeaderboardError
+from nas.paths import output_file
 
 #: where `nas leaderboard` looks for runs when given no source (relative to the cwd)
 RUNS_ROOT = Path("runs")
@@ -82,6 +83,8 @@ def _emit(result, fmt: str, top: int | None, out: Path | None) -> None:
         console = Console()
         console.print(renderable(result, top, console.width))
         return
+    if out is not None:
+        output_file(out, "--output", LeaderboardError, f"leaderboard.{fmt}")
     text = render(result, fmt, top=top, out_path=out)
     if out is None:
         typer.echo(text, nl=False)

@@ -10,6 +10,7 @@ import typer
 
 from bench.perf import available_suites, get_suite
 from nas.cli.app import app, fail
+from nas.paths import output_file
 
 
 @app.command("perf")
@@ -26,6 +27,8 @@ def perf(
     if list_only:
         typer.echo("\n".join(names))
         return
+    if out:
+        output_file(out, "--out", example="perf.md")
     chosen = suites or names
     unknown = [s for s in chosen if s not in names]
     if unknown:

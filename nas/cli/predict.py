@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app
+from nas.paths import output_file
 
 predictor_app = typer.Typer(
     help="Train and evaluate ONNX-Net predictors on an ONNX-Bench store.",
@@ -87,6 +88,7 @@ def train(
     """Fit a predictor on every scored record of a store and save it to one file."""
     from predictors.training import train_from_store
 
+    output_file(out, "--out", example="model.predictor")
     model = train_from_store(
         store, grammars=grammar or None, tasks=task or None, target=target,
         progress=_progress("reading ONNX files"), encoder=encoder, regressor=regressor,

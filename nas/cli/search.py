@@ -12,6 +12,7 @@ import typer
 from nas.cli.app import app
 from nas.cli.config_options import config_command
 from nas.errors import NasError, StorageError
+from nas.paths import input_dir
 from nas.search.config import DEFAULT_STALE_AFTER_S, SearchConfig
 
 #: rows of the leaderboard printed when a search ends
@@ -166,8 +167,7 @@ def _default_run(study: str | None) -> Path:
 
 
 def _run_meta(run: Path) -> dict:
-    if not run.is_dir():
-        raise StorageError(f"run directory {str(run)!r} does not exist: check --run")
+    input_dir(run, "run directory", StorageError)
     path = run / "run.json"
     if not path.is_file():
         return {}

@@ -10,6 +10,7 @@ import typer
 
 from nas.cli.app import app, fail
 from nas.errors import ArchitectureError, NasError
+from nas.paths import read_text
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -114,10 +115,7 @@ def validate(
 
 def _read_architectures(architecture: str | None, file: Path | None) -> list[tuple[int, str]]:
     if file is not None:
-        try:
-            text = file.read_text()
-        except OSError as exc:
-            raise NasError(f"cannot read {file}: {exc.strerror}") from None
+        text = read_text(file, "--file")
     elif architecture in (None, "-"):
         if architecture is None and sys.stdin.isatty():
             raise NasError("give an architecture string, --file FILE, or '-' to read stdin")

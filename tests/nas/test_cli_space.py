@@ -54,7 +54,7 @@ def test_validate_reads_stdin_and_files(tmp_path):
     (("sample", "--grammar", "nope"), "unknown grammar 'nope'"),
     (("sample", "--input-shape", "0x3"), "bad input shape"),
     (("validate", "sequential(relu, linear(65))"), "column 25"),
-    (("validate", "--file", "/no/such/file"), "cannot read"),
+    (("validate", "--file", "/no/such/file"), "does not exist"),
     (("sample", "-n", "0"), "-n must be at least 1"),
 ])
 def test_bad_input_gives_one_error_line_and_no_traceback(args, message):
