@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from bench.tasks.base import HeadSpec
 from nas.architecture import Architecture
 from nas.derive import NodeInfo
 from nas.errors import ArchitectureError
-from nas.heads import build_head, head_accepts
+from nas.heads import head_accepts, pooled_features
+from nas.ops.modules.structure import BranchingModule, RoutingModule, SequentialModule
 from nas.ops.registry import Shape, get_op
-from nas.ops.structure import BranchingModule, RoutingModule, SequentialModule
 
 
 class Network(nn.Module):
@@ -61,3 +62,24 @@ def _build(node, path: tuple[int, ...], by_path: dict[tuple[int, ...], NodeInfo]
     if spec.kind == "routing":
         return RoutingModule(*kids)
     return spec.build(info.x, node.args, info.ctx, info.out)
+
+
+class PoolHead(nn.Module):
+    """Mean over spatial / sequence axes, then a linear map to the outputs."""
+
+    def __init__(self, out: Shape, n_outputs: int):
+        super().__init__()
+        self.pool_dims = {3: (2, 3), 2: (1,), 1: ()}[len(out)]
+        self.fc = nn.Linear(pooled_features(out), n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool_dims:
+            x = x.mean(dim=self.pool_dims)
+        return self.fc(x)
+
+
+def build_head(head: HeadSpec, out: Shape) -> nn.Module:
+    """The head module for a backbone output ``out``."""
+    if head.kind == "pointer":
+        return nn.Identity()
+    return PoolHead(out, head.n_outputs)

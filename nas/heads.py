@@ -6,15 +6,18 @@
 * pointer: the backbone must already give ``(N, N)`` scores over the ``N`` input items
   (e.g. Ptr-Net's ``pointer`` op, or an einspace dot-product attention); the head is the
   identity.
+
+Shape arithmetic only (no torch): the head modules are built by :mod:`nas.builder`.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
-from bench.tasks.base import HeadSpec
 from nas.ops.registry import Shape
+
+if TYPE_CHECKING:  # annotations only: bench.tasks imports torch (issue 16)
+    from bench.tasks.base import HeadSpec
 
 
 def pooled_features(shape: Shape) -> int:
@@ -34,24 +37,3 @@ def head_params(head: HeadSpec, out: Shape) -> int:
     if head.kind == "pointer":
         return 0
     return pooled_features(out) * head.n_outputs + head.n_outputs
-
-
-class PoolHead(nn.Module):
-    """Mean over spatial / sequence axes, then a linear map to the outputs."""
-
-    def __init__(self, out: Shape, n_outputs: int):
-        super().__init__()
-        self.pool_dims = {3: (2, 3), 2: (1,), 1: ()}[len(out)]
-        self.fc = nn.Linear(pooled_features(out), n_outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pool_dims:
-            x = x.mean(dim=self.pool_dims)
-        return self.fc(x)
-
-
-def build_head(head: HeadSpec, out: Shape) -> nn.Module:
-    """The head module for a backbone output ``out``."""
-    if head.kind == "pointer":
-        return nn.Identity()
-    return PoolHead(out, head.n_outputs)

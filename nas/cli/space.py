@@ -39,14 +39,14 @@ def _space(grammar: str, max_nodes: int | None = None, max_params: int | None = 
 
 
 def _head(task: str | None, n_classes: int | None, input_shape):
-    from bench.tasks.base import HeadSpec
-
     if task:
-        from bench.tasks import get_task
+        from bench.tasks import get_task  # torch: only a task's data needs it (issue 16)
 
         spec = get_task(task)
         return spec.input_shape, spec.head
     if n_classes:
+        from bench.tasks.base import HeadSpec  # torch: bench.tasks imports it (issue 16)
+
         return input_shape, HeadSpec("classification", n_classes)
     return input_shape, None
 

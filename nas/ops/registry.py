@@ -13,18 +13,21 @@ What ``infer`` receives depends on the op's kind:
 * ``post`` routing ops receive ``ctx = (pre_op, pre_args, shape_before_pre)``.
 
 ``infer`` returns ``None`` when the op does not accept its input.
+The op modules here (``computation``, ``branching``...) hold only this shape arithmetic
+and import no torch, so grammars, sampling and checking start fast (issue 16); the
+``nn.Module`` each op builds lives in :mod:`nas.ops.modules`, reached through
+:class:`LazyBuild` on the first build.
 Structures (``sequential``, ``branching``, ``routing``) are registered with the kind of
 structure; the sampler and builder give them their meaning.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
 from typing import Any
-
-from torch import nn
 
 from nas.errors import GrammarError
 
@@ -46,7 +49,8 @@ class OpSpec:
         name: the grammar rule name of the op.
         kind: one of :data:`KINDS`.
         infer: ``(x, args, ctx) -> out | None`` (see the module docstring).
-        build: ``(x, args, ctx, out) -> nn.Module`` mapping ``(B, *x)`` to ``(B, *out)``.
+        build: ``(x, args, ctx, out) -> nn.Module`` mapping ``(B, *x)`` to ``(B, *out)``
+            (a :class:`LazyBuild`, so that the registry needs no torch).
         params: ``(x, args, ctx) -> int``, exactly the built module's parameter count.
         macs: ``(x, args, ctx, out) -> int`` multiply-accumulates for one sample.
         doc: one line shown by ``nas grammars --ops``.
@@ -55,10 +59,28 @@ class OpSpec:
     name: str
     kind: str
     infer: Callable[..., Any]
-    build: Callable[..., nn.Module] | None = None
+    build: Callable[..., Any] | None = None
     params: Callable[..., int] = _zero
     macs: Callable[..., int] = _zero
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class LazyBuild:
+    """The ``build`` of op ``op``: ``BUILD[op]`` of the torch module ``module``, imported
+    on the first call (torch: keep grammars and sampling torch-free, issue 16)."""
+
+    module: str
+    op: str
+
+    def __call__(self, x, args, ctx, out):
+        return importlib.import_module(self.module).BUILD[self.op](x, args, ctx, out)
+
+
+def builds_in(module: str) -> Callable[[str], LazyBuild]:
+    """``builds_in("nas.ops.modules.x")("linear")`` is ``LazyBuild("nas.ops.modules.x",
+    "linear")``: one line per op in the spec modules."""
+    return lambda op: LazyBuild(module, op)
 
 
 _REGISTRY: dict[str, OpSpec] = {}

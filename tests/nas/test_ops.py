@@ -8,7 +8,7 @@ from torch import nn
 
 from nas.grammar import load_grammar
 from nas.ops import all_ops, get_op
-from nas.ops.families import PointerDecoder, VersatileFFN, bspline_basis
+from nas.ops.modules.families import PointerDecoder, VersatileFFN, bspline_basis
 from nas.space import load_space
 
 SHAPES = [(4, 8, 8), (10, 6), (12,)]
