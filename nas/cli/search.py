@@ -35,12 +35,15 @@ def search(
     stream = sys.stderr if as_json else sys.stdout
     if not as_json:
         typer.echo(f"search {config.study_name}: {config.strategy} on {config.task}, "
-                   f"budget {config.budget}, {config.workers} worker(s); run directory "
+                   f"{_limits(config)}, {config.workers} worker(s); run directory "
                    f"{config.run_dir}")
-    progress = SearchProgress(config.budget, mode=mode, stream=stream)
+    progress = SearchProgress(config.budget, mode=mode, stream=stream,
+                              time_limit_s=config.time_limit_s)
     try:
         summary = run_search(config, progress, command=shlex.join(["nas", *sys.argv[1:]]))
-    except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+    except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130
+        if as_json and getattr(exc, "summary", None) is not None:
+            typer.echo(json.dumps(exc.summary.to_json(), default=str))
         typer.echo("interrupted: finished evaluations are kept; the running one was failed "
                    "with reason 'interrupted' and will be re-run: run the same command to "
                    "resume", err=True)
@@ -51,6 +54,16 @@ def search(
     _print_end(summary, config)
 
 
+def _limits(config) -> str:
+    """``budget 16``, ``time limit 20m`` or both."""
+    from nas.search.progress import duration
+
+    parts = [f"budget {config.budget}"] if config.budget is not None else []
+    if config.time_limit_s is not None:
+        parts.append(f"time limit {duration(config.time_limit_s)}")
+    return ", ".join(parts)
+
+
 def _quiet_libraries() -> None:
     import optuna
 
@@ -58,8 +71,8 @@ def _quiet_libraries() -> None:
 
 
 def _print_end(summary, config) -> None:
-    typer.echo(f"\n{summary.completed} completed, {summary.failed} failed of budget "
-               f"{summary.budget} ({summary.stopped}); study {summary.study} in "
+    typer.echo(f"\n{summary.completed} completed, {summary.failed} failed "
+               f"({_limits(config)}: {summary.stopped}); study {summary.study} in "
                f"{summary.storage}")
     if summary.best is None:
         typer.echo("no architecture completed yet: see the failure reasons with "
@@ -67,7 +80,7 @@ def _print_end(summary, config) -> None:
         return
     _print_leaderboard(summary, config)
     typer.echo(f"\nresume or extend: run the same command again (e.g. with a larger "
-               f"--budget); full ranking: nas leaderboard --run {config.run_dir}")
+               f"--budget or --time-limit); full ranking: nas leaderboard --run {config.run_dir}")
 
 
 def _print_leaderboard(summary, config) -> None:

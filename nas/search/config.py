@@ -23,6 +23,7 @@ from pathlib import Path
 from nas.errors import OptionError
 from nas.options import option
 from nas.records import from_known_keys
+from nas.search.clock import parse_duration
 
 STRATEGIES = ("random", "evolution", "predictor")
 DEVICES = ("cpu", "cuda", "auto")
@@ -39,6 +40,10 @@ DEFAULT_STALE_AFTER_S = 60.0
 #: predictor-guided search: candidates ranked per proposal, own results before refitting
 DEFAULT_CANDIDATES = 64
 DEFAULT_PREDICTOR_WARMUP = 8
+#: evaluations of a search with a time limit and no budget: no cap
+UNCAPPED = 2**31 - 1
+#: what evolution's default sizes assume of a time-limited search without a budget
+TIME_LIMITED_BUDGET = 60
 
 
 def parse_task_options(pairs: list[str] | None) -> dict:
@@ -75,9 +80,14 @@ class SearchConfig:
     strategy: str = option("evolution", "--strategy", "-s",
                            help="random, evolution (regularized evolution) or predictor "
                                 "(predictor-guided).")
-    budget: int = option(DEFAULT_BUDGET, "--budget", "-n",
-                         help="Architecture evaluations in the whole study (all workers, all "
-                              "machines).")
+    budget: int | None = option(None, "--budget", "-n",
+                                help=f"Architecture evaluations in the whole study, all "
+                                     f"workers and machines (default {DEFAULT_BUDGET}; no "
+                                     f"cap when only --time-limit is given).")
+    time_limit_s: float | None = option(
+        None, "--time-limit", cli_type=str, parse=parse_duration,
+        help="Wall-clock limit of the whole study, all workers and resumes: 20m, 1h30m, 90s "
+             "(see docs/search.md).")
     tune_trials: int = option(DEFAULT_TUNE_TRIALS, "--tune-trials",
                               help="Hyperparameter trials per architecture.")
     epochs: int = option(DEFAULT_EPOCHS, "--epochs", help="Epochs per training run.")
@@ -127,6 +137,8 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.trial_seconds == 0:  # 0 = no limit, as on the command line
             object.__setattr__(self, "trial_seconds", None)
+        if self.budget is None and self.time_limit_s is None:  # neither: the default budget
+            object.__setattr__(self, "budget", DEFAULT_BUDGET)
         problems = self._problems()
         if problems:
             raise OptionError(*problems)
@@ -138,7 +150,9 @@ class SearchConfig:
              "{strategy} " + _quoted(self.strategy) + f" is not one of {', '.join(STRATEGIES)}"),
             (self.device not in DEVICES,
              "{device} " + _quoted(self.device) + f" is not one of {', '.join(DEVICES)}"),
-            (self.budget < 1, "{budget} must be at least 1"),
+            (self.budget is not None and self.budget < 1, "{budget} must be at least 1"),
+            (self.time_limit_s is not None and self.time_limit_s <= 0,
+             "{time_limit_s} must be positive"),
             (self.tune_trials < 1, "{tune_trials} must be at least 1"),
             (self.epochs < 1, "{epochs} must be at least 1"),
             (self.workers < 1, "{workers} must be at least 1"),
@@ -175,6 +189,11 @@ class SearchConfig:
         """The run's ONNX-Bench store root (the leaderboard's convention)."""
         return self.run_dir / "bench"
 
+    @property
+    def max_evaluations(self) -> int:
+        """The budget, or no cap (a number no study reaches) when only a time limit is set."""
+        return self.budget if self.budget is not None else UNCAPPED
+
     def evolution_sizes(self) -> tuple[int, int]:
         """(population, tournament): given, or scaled to the budget.
 
@@ -182,7 +201,8 @@ class SearchConfig:
         for large budgets; small budgets get a population of about a third of the
         budget (at least 4) so that evolution starts before the budget is spent.
         """
-        population = self.population or min(100, max(4, self.budget // 3))
+        budget = self.budget if self.budget is not None else TIME_LIMITED_BUDGET
+        population = self.population or min(100, max(4, budget // 3))
         tournament = self.tournament or max(2, min(10, population // 4))
         return population, min(tournament, population)
 

@@ -152,7 +152,7 @@ class Lease:
     def stop(self) -> None:
         """Stop renewing (call before finishing the trial)."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread.ident is not None:  # started
             self._thread.join(timeout=30)
 
     def __enter__(self) -> Lease:

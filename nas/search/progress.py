@@ -12,11 +12,23 @@ import sys
 import time
 from typing import TextIO
 
+from nas.search.clock import study_seconds
 from nas.search.history import History, TrialRecord
 
 
-def eta_seconds(history: History, budget: int) -> float | None:
-    """Seconds left: remaining evaluations x recent mean duration / parallel workers."""
+def eta_seconds(history: History, budget: int | None,
+                time_limit_s: float | None = None) -> float | None:
+    """Seconds left: remaining evaluations x recent mean duration / parallel workers, or
+    what is left of the time limit if that comes first."""
+    left = (None if time_limit_s is None
+            else max(0.0, time_limit_s - study_seconds(history, time.time())))
+    by_budget = None if budget is None else _budget_eta(history, budget)
+    if left is None or by_budget is None:
+        return by_budget if left is None else left
+    return min(left, by_budget)
+
+
+def _budget_eta(history: History, budget: int) -> float | None:
     done = [r for r in history.evaluated if r.started and r.finished]
     remaining = budget - len(history.evaluated)
     if remaining <= 0:
@@ -47,16 +59,17 @@ class SearchProgress:
     """Shows evaluations done / budget, best so far and ETA.
 
     Args:
-        budget: the study's budget.
+        budget: the study's budget (None: no cap, a time limit instead).
         metric: the task's metric name (for labels).
         mode: ``rich`` (live bar), ``plain`` (one line per finished evaluation) or
             ``quiet``.
         stream: where plain lines go.
     """
 
-    def __init__(self, budget: int, metric: str = "score", mode: str = "plain",
-                 stream: TextIO | None = None):
+    def __init__(self, budget: int | None, metric: str = "score", mode: str = "plain",
+                 stream: TextIO | None = None, time_limit_s: float | None = None):
         self.budget, self.metric, self.mode = budget, metric, mode
+        self.time_limit_s = time_limit_s
         self.stream = stream or sys.stdout
         self._seen: set[int] | None = None
         self._bar = None
@@ -93,13 +106,14 @@ class SearchProgress:
         if self._seen is None:  # first call: what was there before this session
             self._seen = {r.number for r in finished}
             if finished:
-                self.note(f"resuming: {len(finished)}/{self.budget} evaluations done")
+                self.note(f"resuming: {self._count(len(finished))} evaluations done")
         new = [r for r in finished if r.number not in self._seen]
         self._seen.update(r.number for r in new)
         best = history.best()
-        eta = duration(eta_seconds(history, self.budget))
+        eta = duration(eta_seconds(history, self.budget, self.time_limit_s))
         if self._bar is not None:
-            self._bar.update(self._task, completed=min(len(finished), self.budget),
+            shown = len(finished) if self.budget is None else min(len(finished), self.budget)
+            self._bar.update(self._task, completed=shown,
                              best=_score(best.score if best else None), eta=eta,
                              running=f"{len(history.running)} running")
         for record in new:
@@ -113,13 +127,17 @@ class SearchProgress:
             self._line(text)
 
     def _finished_line(self, record: TrialRecord, done: int, best, eta: str) -> str:
-        head = f"[{done}/{self.budget}] trial {record.number} {record.arch_id or '?'}"
+        head = f"[{self._count(done)}] trial {record.number} {record.arch_id or '?'}"
         if record.state == "COMPLETE":
             what = f"{self.metric} {_score(record.value)}"
         else:
             what = f"failed: {record.fail_reason or 'unknown reason'}"
         best_text = _score(best.score) if best else "-"
-        return f"{head} {what} (best {best_text}, eta {eta})"
+        origin = record.user_attrs.get("origin")
+        return f"{head} {what}{f' [{origin}]' if origin else ''} (best {best_text}, eta {eta})"
+
+    def _count(self, done: int) -> str:
+        return f"{done}/{self.budget}" if self.budget is not None else str(done)
 
     def _line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)

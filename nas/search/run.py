@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nas.errors import NasError
+from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
 from nas.search.history import History
 from nas.search.progress import SearchProgress
@@ -48,7 +49,7 @@ class SearchSummary:
     storage: str
     run_dir: str
     store: str | None
-    budget: int
+    budget: int | None
     completed: int
     failed: int
     running: int
@@ -57,6 +58,8 @@ class SearchSummary:
     best: dict | None
     stopped: str
     workers: list[dict] = field(default_factory=list)
+    time_limit_s: float | None = None
+    study_seconds: float = 0.0
 
     def to_json(self) -> dict:
         """The ``--json`` summary: study, storage, counts, best arch id and scores, store."""
@@ -68,6 +71,8 @@ class SearchSummary:
                 "trials_discarded": self.discarded,
                 "best_arch_id": best.get("arch_id"), "best_val_score": best.get("val_score"),
                 "best_test_score": best.get("test_score"), "best": self.best or None,
+                "time_limit_s": self.time_limit_s,
+                "study_seconds": round(self.study_seconds, 1),
                 "stopped": self.stopped, "workers": self.workers}
 
 
@@ -90,7 +95,8 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
 
     Raises:
         GrammarError, TaskError, StorageError, StoreError: bad input (before any work).
-        Interrupted: SIGINT/SIGTERM (after every worker recorded its state).
+        Interrupted: SIGINT/SIGTERM (after every worker recorded its state); its
+            ``summary`` attribute is the study's :class:`SearchSummary` at that moment.
     """
     import torch
 
@@ -101,12 +107,13 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
     config.run_dir.mkdir(parents=True, exist_ok=True)
     _record_run(ctx, spec, command)
     view = progress or SearchProgress(config.budget, mode="quiet")
-    view.metric = ctx.task.metric
+    view.metric, view.time_limit_s = ctx.task.metric, config.time_limit_s
     with view:
-        if config.workers == 1:
-            reports = [_run_here(ctx, view)]
-        else:
-            reports = _run_processes(ctx, view)
+        try:
+            reports = [_run_here(ctx, view)] if config.workers == 1 else _run_processes(ctx, view)
+        except Interrupted as exc:  # the caller still gets the study's state (--json)
+            exc.summary = summarise(ctx, ctx.study.history(), f"interrupted ({exc})", [])
+            raise
         history = ctx.study.history()
         view.update(history)
     stopped = "; ".join(sorted({r.stopped for r in reports if r.stopped})) or "done"
@@ -133,7 +140,8 @@ def _record_run(ctx: SearchContext, spec: str, command: str | None) -> None:
             "grammar": ctx.space.name, "task": ctx.task.name, "strategy": cfg.strategy,
             "budget": cfg.budget, "seed": cfg.seed, "config": options}
     _write_json(cfg.run_dir / RUN_FILE, meta)
-    attrs = {"budget": cfg.budget, "seed": cfg.seed, "strategy": cfg.strategy,
+    attrs = {"budget": cfg.budget, "time_limit_s": cfg.time_limit_s, "seed": cfg.seed,
+             "strategy": cfg.strategy,
              "inner_trials": cfg.tune_trials, "epochs": cfg.epochs,
              "trial_seconds": cfg.trial_seconds, "platform_version": __version__,
              "command": redact(command or "run_search()")}
@@ -310,4 +318,5 @@ def summarise(ctx: SearchContext, history: History, stopped: str,
         study=ctx.study_name, storage=redact(ctx.storage_spec), run_dir=str(ctx.config.run_dir),
         store=str(ctx.config.store_dir) if ctx.store is not None else None,
         budget=ctx.config.budget, **history.counts(),
-        best=best_info, stopped=stopped, workers=[asdict(r) for r in reports])
+        best=best_info, stopped=stopped, workers=[asdict(r) for r in reports],
+        time_limit_s=ctx.config.time_limit_s, study_seconds=study_seconds(history, time.time()))

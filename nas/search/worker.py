@@ -11,6 +11,11 @@ See :mod:`nas.search.claims` for why the budget and the one-evaluation-per-archi
 rule hold under races, and :mod:`nas.search.lease` for stale trials. SIGINT/SIGTERM stop
 the worker gracefully: the running trial is failed with reason ``interrupted`` and its
 architecture re-queued, then :class:`~nas.search.signals.Interrupted` propagates.
+
+With a time limit (``--time-limit``) a worker starts no trial once the study's clock
+(:mod:`nas.search.clock`) has reached it, and a running evaluation is stopped when the
+clock reaches it: that trial is failed with reason ``time limit``, its architecture
+re-queued (a resume with a longer limit runs it first), and the worker stops normally.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nas.search.claims import NothingToPropose, Proposer, claim, has_room, within_budget
+from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
 from nas.search.history import DISCARDED, REQUEUE, History
 from nas.search.lease import Lease, reap_stale, worker_id
-from nas.search.signals import Interrupted, critical, graceful_stop
+from nas.search.signals import Interrupted, TimeUp, critical, graceful_stop, time_up_in
 
 #: what a worker reports while it runs: (event, history, details)
 Listener = Callable[[str, History, dict], None]
@@ -123,7 +129,11 @@ def run_worker(ctx: SearchContext, listener: Listener | None = None,
             if should_stop is not None and should_stop():
                 report.stopped = "asked to stop"
                 break
-            if not has_room(history, ctx.config.budget):
+            left = _time_left(ctx, history)
+            if left is not None and left <= 0:
+                report.stopped = "time limit reached"
+                break
+            if not has_room(history, ctx.config.max_evaluations):
                 if history.running:
                     notify("wait", history, {})
                     time.sleep(poll_s)
@@ -131,12 +141,22 @@ def run_worker(ctx: SearchContext, listener: Listener | None = None,
                 report.stopped = "budget reached"
                 break
             try:
-                _one_trial(ctx, report, notify)
+                with time_up_in(left):
+                    _one_trial(ctx, report, notify)
             except NothingToPropose as exc:
                 report.stopped = f"nothing left to propose: {exc}"
                 break
+            except TimeUp:
+                report.stopped = "time limit reached"
+                break
     notify("stop", ctx.study.history, {"reason": report.stopped})
     return report
+
+
+def _time_left(ctx: SearchContext, history: History) -> float | None:
+    """Seconds left of the study's time limit (None: no limit)."""
+    limit = ctx.config.time_limit_s
+    return None if limit is None else limit - study_seconds(history, time.time())
 
 
 def _reaped_history(ctx: SearchContext, report: WorkerReport) -> History:
@@ -157,7 +177,7 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
         study.set_user_attrs(trial_id, {"worker": report.worker})
         lease.start()
         history = study.history()
-        if not within_budget(history, number, cfg.budget):
+        if not within_budget(history, number, cfg.max_evaluations):
             _discard(ctx, trial_id, "budget reached by other workers while this trial started")
             report.discarded += 1
             return
@@ -170,9 +190,9 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
         notify("start", history, {"number": number, "arch_id": proposal.arch.id,
                                   "origin": proposal.origin})
         _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
-    except Interrupted:
+    except Interrupted as exc:
         lease.stop()
-        _requeue(ctx, trial_id, "interrupted")
+        _requeue(ctx, trial_id, "time limit" if isinstance(exc, TimeUp) else "interrupted")
         raise
     finally:
         lease.stop()
