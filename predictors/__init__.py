@@ -13,10 +13,10 @@ edges), ``features`` (structural numbers), ``encoders`` (text -> vector), ``regr
 
 from predictors.graph import GraphView, load_graph
 from predictors.metrics import kendall_tau, mae, spearman
-from predictors.predictor import OnnxNetPredictor
+from predictors.predictor import NotFittedError, OnnxNetPredictor
 from predictors.text import onnx_to_text, parse_edges
 
 __all__ = [
-    "GraphView", "OnnxNetPredictor", "kendall_tau", "load_graph", "mae", "onnx_to_text",
-    "parse_edges", "spearman",
+    "GraphView", "NotFittedError", "OnnxNetPredictor", "kendall_tau", "load_graph", "mae",
+    "onnx_to_text", "parse_edges", "spearman",
 ]

@@ -11,16 +11,21 @@ Models are ONNX file paths, ``onnx.ModelProto`` objects, or
 :func:`~predictors.graph.load_graph` (to read each file once when fitting many
 predictors on the same models).
 
-A saved predictor is one zip file: ``config.json`` (the init parameters, the platform
-version, the regressor's configuration, optional metadata), ``arrays/<name>.npy`` (read
-with ``allow_pickle=False``) and ``content.sha256`` (sha256 over every other member):
-loading never executes code, and a modified file is rejected.
+It is a scikit-learn estimator (``BaseEstimator``): ``clone``, ``get_params`` /
+``set_params`` (also nested, inside a ``Pipeline``) and ``NotFittedError`` work.
+
+A saved predictor is one zip file: ``config.json`` (the file format version
+``MAJOR.MINOR``, the init parameters, the platform version, the regressor's
+configuration, optional metadata), ``arrays/<name>.npy`` (read with
+``allow_pickle=False``) and ``content.sha256`` (sha256 over every other member):
+loading never executes code, and a modified file is rejected. A release reads every
+file of its format's major version (a minor version only adds what older readers may
+ignore); another major version is refused with one line saying what to do.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 import json
 import zipfile
@@ -28,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 import nas
 from nas.errors import PredictorError
@@ -42,9 +49,11 @@ from predictors.text import DEFAULT_MAX_CHARS, render
 
 #: feature blocks accepted by ``features=``
 FEATURE_SETS = ("text", "graph", "text+graph")
-#: file format written by :meth:`OnnxNetPredictor.save`
+#: file format written by :meth:`OnnxNetPredictor.save`, version (major, minor): a reader
+#: reads every minor version of its major; bump the minor for additions that older
+#: readers may ignore, the major for anything else
 FILE_FORMAT = "onnxnet-predictor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = (1, 0)
 #: bump when the text, its tokens or the graph features change meaning
 ENCODING_VERSION = 2
 
@@ -52,7 +61,12 @@ _CHECKSUM = "content.sha256"
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed member dates: the same predictor gives the same bytes
 
 
-class OnnxNetPredictor:
+class NotFittedError(PredictorError, _SklearnNotFittedError):
+    """Predict or save before ``fit``: a :class:`PredictorError` (one line on the command
+    line) that is also scikit-learn's ``NotFittedError``."""
+
+
+class OnnxNetPredictor(BaseEstimator):
     """Predict an architecture's score from its ONNX graph.
 
     Args:
@@ -98,31 +112,18 @@ class OnnxNetPredictor:
 
     # ------------------------------------------------------------ estimator contract
 
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The init parameters, by name."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
     def set_params(self, **params) -> OnnxNetPredictor:
-        """Set init parameters; raises PredictorError for an unknown name."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise PredictorError(
-                    f"unknown parameter {name!r} for OnnxNetPredictor; valid: {', '.join(valid)}"
-                )
-            setattr(self, name, value)
-        return self
+        """Set init parameters (scikit-learn's ``set_params``); raises PredictorError
+        for an unknown name."""
+        valid = self.get_params(deep=False)
+        unknown = sorted({name.split("__")[0] for name in params} - set(valid))
+        if unknown:
+            raise PredictorError(f"unknown parameter {unknown[0]!r} for OnnxNetPredictor; "
+                                 f"valid: {', '.join(valid)}")
+        return super().set_params(**params)
 
-    def __repr__(self) -> str:
-        signature = inspect.signature(type(self).__init__)
-        defaults = {p: v.default for p, v in signature.parameters.items()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults.get(k)]
-        return f"OnnxNetPredictor({', '.join(changed)})"
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "regressor_")
 
     # ------------------------------------------------------------ fit / predict
 
@@ -177,7 +178,7 @@ class OnnxNetPredictor:
             return tuple(None if b is None else b[index] for b in blocks)
 
         def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            inner = OnnxNetPredictor(**{**self.get_params(), "size_prior": False})
+            inner = clone(self).set_params(size_prior=False)
             inner._fit_model(y[train], rows(train))
             return inner._raw_predict(rows(test))
 
@@ -225,8 +226,8 @@ class OnnxNetPredictor:
             )
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "regressor_"):
-            raise PredictorError("this OnnxNetPredictor is not fitted, call fit first "
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError("this OnnxNetPredictor is not fitted, call fit first "
                                  "(or load a saved one with OnnxNetPredictor.load)")
 
     def _make_encoder(self):
@@ -281,9 +282,9 @@ class OnnxNetPredictor:
         if "graph" in self.features:
             arrays["graph_mean"], arrays["graph_scale"] = self.graph_mean_, self.graph_scale_
         config = {
-            "format": FILE_FORMAT, "format_version": FORMAT_VERSION,
+            "format": FILE_FORMAT, "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
             "platform_version": nas.__version__, "encoding_version": ENCODING_VERSION,
-            "params": self.get_params(), "regressor": reg_config,
+            "params": self.get_params(deep=False), "regressor": reg_config,
             "n_features_in": self.n_features_in_, "n_train": self.n_train_,
             "graph_feature_names": list(FEATURE_NAMES),
             "size_prior": self.size_prior_.to_config() if self.size_prior_ else None,
@@ -310,7 +311,8 @@ class OnnxNetPredictor:
 
         Raises:
             PredictorError: the file is missing, not a predictor, modified or corrupted
-                (sha256 mismatch), or written by another platform version.
+                (sha256 mismatch), of another major format version, or of another text
+                encoding.
         """
         members = _read_members(Path(path))
         config = json.loads(members["config.json"])
@@ -319,7 +321,8 @@ class OnnxNetPredictor:
             name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
             for name, data in members.items() if name.startswith("arrays/")
         }
-        p = cls(**{k: v for k, v in config["params"].items() if k in cls._param_names()})
+        known = cls().get_params(deep=False)
+        p = cls(**{k: v for k, v in config["params"].items() if k in known})
         p.columns_ = arrays.get("columns")
         if "graph_mean" in arrays:
             p.graph_mean_, p.graph_scale_ = arrays["graph_mean"], arrays["graph_scale"]
@@ -404,17 +407,31 @@ def _read_members(path: Path) -> dict[str, bytes]:
 
 
 def _check_versions(config: dict, path) -> None:
-    if config.get("format") != FILE_FORMAT or config.get("format_version") != FORMAT_VERSION:
+    """Refuse another format, another major format version or another text encoding."""
+    if config.get("format") != FILE_FORMAT:
+        raise PredictorError(f"{path} is not a predictor file (format "
+                             f"{config.get('format')!r}); write one with `nas predictor train`")
+    version = format_version(config.get("format_version"))
+    reads = f"{FORMAT_VERSION[0]}.x"
+    if version is None or version[0] != FORMAT_VERSION[0]:
+        newer = version is not None and version[0] > FORMAT_VERSION[0]
         raise PredictorError(
-            f"{path} has format {config.get('format')!r} version "
-            f"{config.get('format_version')!r}; this platform reads {FILE_FORMAT} "
-            f"version {FORMAT_VERSION}"
-        )
-    written = str(config.get("platform_version", "?"))
-    if written.split(".")[:2] != nas.__version__.split(".")[:2] or \
-            config.get("encoding_version") != ENCODING_VERSION:
+            f"{path} has predictor format version {config.get('format_version')}, this "
+            f"release reads {reads}: " + ("upgrade grammar-nas or retrain it" if newer
+                                          else "retrain it") + " with `nas predictor train`")
+    if config.get("encoding_version") != ENCODING_VERSION:
         raise PredictorError(
-            f"{path} was written by grammar-nas {written} (encoding "
-            f"{config.get('encoding_version')}); this is {nas.__version__} (encoding "
-            f"{ENCODING_VERSION}): retrain it with `nas predictor train`"
-        )
+            f"{path} was written by grammar-nas {config.get('platform_version', '?')} with "
+            f"text encoding {config.get('encoding_version')}; this is {nas.__version__} "
+            f"(encoding {ENCODING_VERSION}): retrain it with `nas predictor train`")
+
+
+def format_version(value) -> tuple[int, int] | None:
+    """``"1.2"`` -> (1, 2); the first files wrote the major alone (``1`` -> (1, 0));
+    None when it is neither."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, 0
+    major, dot, minor = str(value).partition(".")
+    if dot and major.isdigit() and minor.isdigit():
+        return int(major), int(minor)
+    return None

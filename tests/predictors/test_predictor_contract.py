@@ -136,12 +136,30 @@ def check_tampered_files_are_rejected(make, data, tmp_path):
         OnnxNetPredictor.load(bad)
 
 
-def check_other_platform_versions_are_refused(make, data, tmp_path, monkeypatch):
+def check_later_releases_read_the_file(make, data, tmp_path, monkeypatch):
     paths, y = data
-    path = make().fit(paths, y).save(tmp_path / "m.predictor")
+    p = make().fit(paths, y)
+    path = p.save(tmp_path / "m.predictor")
     monkeypatch.setattr(nas, "__version__", "9.9.0")
-    with pytest.raises(PredictorError, match="retrain"):
-        OnnxNetPredictor.load(path)
+    np.testing.assert_array_equal(OnnxNetPredictor.load(path).predict(paths), p.predict(paths))
+
+
+def check_clone_gives_an_unfitted_copy_with_the_same_params(make, data):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    paths, y = data
+    p = make().fit(paths, y)
+    copy = clone(p)
+    assert copy.get_params() == p.get_params() and copy is not p
+    assert not [k for k in vars(copy) if k.endswith("_")]
+    check_is_fitted(p)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        check_is_fitted(copy)
+    with pytest.raises(NotFittedError, match="not fitted, call fit first"):
+        copy.predict(paths[:2])  # scikit-learn's error, and a PredictorError too
+    np.testing.assert_array_equal(copy.fit(paths, y).predict(paths), p.predict(paths))
 
 
 def check_bad_inputs_raise_predictor_errors(make, data):
