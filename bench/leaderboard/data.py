@@ -10,6 +10,7 @@ import json
 
 from bench.leaderboard.compare import Comparison
 from bench.leaderboard.frame import Leaderboard
+from nas.json_text import dumps
 
 #: ``format`` field of the JSON documents, and their version
 JSON_FORMAT = "nas-leaderboard"
@@ -54,7 +55,7 @@ def _hparams_object(text):
 
 def board_json(board: Leaderboard, top: int | None = None) -> str:
     """:func:`board_document` as indented JSON text."""
-    return json.dumps(board_document(board, top), indent=1, allow_nan=False) + "\n"
+    return dumps(board_document(board, top), indent=1) + "\n"
 
 
 def compare_csv(comp: Comparison) -> str:
@@ -70,4 +71,4 @@ def compare_json(comp: Comparison, top: int | None = None) -> str:
         "runs": _records(comp.summary), "history": _records(comp.history),
         "boards": [board_document(b, top) for b in comp.boards],
     }
-    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    return dumps(doc, indent=1) + "\n"

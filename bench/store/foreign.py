@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 
-from bench.store.schema import SCORE_KEY
+from bench.store.schema import SCORE_KEY, relative_path, row_to_record, validate_record
 from nas.errors import StoreError
 from nas.onnx_file import read_metadata
 
@@ -38,13 +39,51 @@ _RECORD_COLUMNS = ("higher_is_better", "test_score", "params", "macs", "latency_
                    "train_seconds", "epochs", "seed", "hparams")
 
 
-def import_scores(store, csv_path, *, task=None, metric=None, higher_is_better=None):
+#: fields that say when and by what a record was written, not what it says
+_BOOKKEEPING = ("created_at", "platform_version", "onnx_path")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record an import overwrote: its key and the fields that changed (old, new)."""
+
+    onnx_path: str
+    line: int
+    fields: dict[str, tuple[object, object]]
+
+    def describe(self) -> str:
+        """``foreign/t/ab12.onnx (line 3): val_score 0.5 -> 0.6``"""
+        changes = ", ".join(f"{k} {_text(old)} -> {_text(new)}"
+                            for k, (old, new) in self.fields.items())
+        return f"{self.onnx_path} (line {self.line}): {changes}"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: ``records`` (every row's record, in CSV order) of which
+    ``new`` were not in the store, ``updated`` overwrote a different record (see
+    :class:`Change`) and ``unchanged`` were already stored exactly so (not rewritten)."""
+
+    records: tuple[dict, ...]
+    new: int
+    updated: tuple[Change, ...]
+    unchanged: int
+
+    def summary(self) -> str:
+        """One line for the CLI: ``2 new, 1 updated, 3 unchanged``."""
+        return f"{self.new} new, {len(self.updated)} updated, {self.unchanged} unchanged"
+
+
+def import_scores(store, csv_path, *, task=None, metric=None,
+                  higher_is_better=None) -> ImportReport:
     """Check every row of ``csv_path`` and add its model to ``store`` under grammar ``foreign``.
 
     ``task`` / ``metric`` / ``higher_is_better`` are defaults for rows that leave those
-    columns empty (defaults: ``unknown``, ``accuracy``, from the metric). Returns the
-    stored records. Raises StoreError naming the CSV line for a missing or unreadable
-    file, an invalid model, a missing score, or an unknown column.
+    columns empty (defaults: ``unknown``, ``accuracy``, from the metric). A row whose
+    record is already stored unchanged is not rewritten. Returns an
+    :class:`ImportReport`. Raises StoreError naming the CSV line for a missing or
+    unreadable file, an invalid model, a missing or impossible score (NaN, infinite,
+    outside its metric's range), a value of the wrong type, or an unknown column.
     """
     csv_path = Path(csv_path)
     rows = _read_csv(csv_path)
@@ -53,9 +92,36 @@ def import_scores(store, csv_path, *, task=None, metric=None, higher_is_better=N
         defaults["higher_is_better"] = higher_is_better
     prepared = [_prepare(csv_path, line, row, defaults) for line, row in rows]
     _refuse_duplicates(csv_path, prepared)
-    records = [store.add(model, record, refresh_index=False) for _, model, record in prepared]
+    stored = {row["onnx_path"]: row for row in store.state().rows}
+    records, new, updated, unchanged = [], 0, [], 0
+    for item in prepared:
+        old = stored.get(relative_path(item.row))
+        diff = _differences(old, item.row) if old is not None else None
+        if diff == {}:
+            unchanged += 1
+            records.append(row_to_record(old))
+            continue
+        records.append(store.add(item.model, item.record, refresh_index=False))
+        if diff is None:
+            new += 1
+        else:
+            updated.append(Change(relative_path(item.row), item.line, diff))
     store.refresh_index()
-    return records
+    return ImportReport(tuple(records), new, tuple(updated), unchanged)
+
+
+def _differences(old: dict, new: dict) -> dict[str, tuple[object, object]]:
+    """Fields (other than bookkeeping) whose values differ, score first; ``{}`` if none.
+
+    ``new`` is a validated row before the store fills in what it derives (params, macs,
+    exporter, ...): a field it leaves empty keeps the stored value, so it is no change.
+    """
+    return {k: (old.get(k), v) for k, v in new.items()
+            if k not in _BOOKKEEPING and v is not None and old.get(k) != v}
+
+
+def _text(value: object) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def _read_csv(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -74,16 +140,27 @@ def _read_csv(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
 
 def _check_columns(csv_path: Path, columns: list[str]) -> None:
     if "path" not in columns:
-        raise StoreError(f"{csv_path} needs a 'path' column (and 'score' unless the files "
+        raise StoreError(f"{csv_path}:1: needs a 'path' column (and 'score' unless the files "
                          f"carry metadata_props 'score'); found: {', '.join(columns) or 'none'}")
     unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        raise StoreError(f"{csv_path}: unknown column(s) {', '.join(unknown)}; allowed: "
+        raise StoreError(f"{csv_path}:1: unknown column(s) {', '.join(unknown)}; allowed: "
                          f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
 
 
-def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict):
-    """(model file, ModelProto, record) for one CSV row, fully validated."""
+@dataclass(frozen=True)
+class _Prepared:
+    """One CSV row, checked: its line, model file, model, record and validated row."""
+
+    line: int
+    file: Path
+    model: onnx.ModelProto
+    record: dict
+    row: dict
+
+
+def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict) -> _Prepared:
+    """One CSV row, fully validated (StoreError naming ``csv_path:line`` otherwise)."""
     where = f"{csv_path}:{line}"
     if not row.get("path"):
         raise StoreError(f"{where}: empty 'path'")
@@ -105,7 +182,11 @@ def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict):
         "val_score": score,
         "source": "import",
     }
-    return file, model, record
+    try:  # types, NaN/inf and the metric's range, checked before anything is written
+        checked = validate_record(record)
+    except StoreError as exc:
+        raise StoreError(f"{where}: {exc}") from None
+    return _Prepared(line, file, model, record, checked)
 
 
 def _read_bytes(file: Path, where: str) -> bytes:
@@ -133,14 +214,16 @@ def _parse(data: bytes, file: Path, where: str) -> onnx.ModelProto:
     return model
 
 
-def _refuse_duplicates(csv_path: Path, prepared) -> None:
-    seen: dict[tuple[str, str], Path] = {}
-    for file, _, record in prepared:
-        key = (record["arch_id"], str(record["task"]))
+def _refuse_duplicates(csv_path: Path, prepared: list[_Prepared]) -> None:
+    seen: dict[tuple[str, str], _Prepared] = {}
+    for item in prepared:
+        key = (item.record["arch_id"], str(item.record["task"]))
         if key in seen:
-            raise StoreError(f"{csv_path}: {seen[key]} and {file} are the same model "
-                             f"(sha256 {record['arch_id']}) for task {key[1]!r}; list it once")
-        seen[key] = file
+            first = seen[key]
+            raise StoreError(f"{csv_path}:{item.line}: {item.file} is the same model as "
+                             f"{first.file} on line {first.line} (sha256 "
+                             f"{item.record['arch_id']}) for task {key[1]!r}; list it once")
+        seen[key] = item
 
 
-__all__ = ["GRAMMAR", "import_scores"]
+__all__ = ["GRAMMAR", "Change", "ImportReport", "import_scores"]

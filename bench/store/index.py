@@ -52,7 +52,9 @@ class IndexState:
 
     ``rows`` are sorted by (created_at, onnx_path); ``offsets`` are the journal bytes the
     rows include; ``corrupt`` lists files that cannot be read; ``missing`` lists index
-    rows whose file is gone; ``changed`` says the snapshot is behind this view.
+    rows whose file is gone; ``changed`` says the snapshot is behind this view;
+    ``pending`` counts the records this view holds that ``index.parquet`` lacks (journal
+    lines past its offsets, files without any row): normal while writers run.
     """
 
     rows: list[dict]
@@ -62,6 +64,7 @@ class IndexState:
     temp_files: list[str] = field(default_factory=list)
     snapshot: str = "ok"  # ok | missing | corrupt
     changed: bool = False
+    pending: int = 0
 
 
 class Journal:
@@ -106,11 +109,14 @@ def reconcile(root: Path) -> IndexState:
             state.rows.append(rows[-1])
         else:  # the same key written twice: the file says which write won
             _add_from_file(state, root, rel)
-    for rel in sorted(set(files) - set(groups)):
+    unindexed = sorted(set(files) - set(groups))
+    for rel in unindexed:
         _add_from_file(state, root, rel)
     state.rows.sort(key=lambda r: (r.get("created_at") or "", r["onnx_path"]))
     state.changed = bool(new_rows or state.missing or state.corrupt or snap_status != "ok"
                          or len(state.rows) != len(snap_rows))
+    in_snapshot = {r["onnx_path"] for r in snap_rows}
+    state.pending = len({r["onnx_path"] for r in new_rows} - in_snapshot) + len(unindexed)
     return state
 
 

@@ -102,7 +102,56 @@ def validate_record(record: Mapping[str, object]) -> dict[str, object]:
         )
     if row["higher_is_better"] is None:
         row["higher_is_better"] = str(row["metric"]).lower() not in LOWER_IS_BETTER
+    check_values(row)
     return row
+
+
+#: metrics whose scores are shares (accuracy-like): every score lies in [0, 1]
+SHARE_METRICS = frozenset({"accuracy", "sequence_accuracy", "bit_accuracy", "top1", "top5",
+                           "f1", "auc", "roc_auc", "precision", "recall", "iou", "miou"})
+#: metrics that are ratios to an optimum that cannot be beaten (a tour over the shortest)
+RATIO_METRICS = frozenset({"tour_ratio"})
+#: floats that must be non-negative whatever the metric
+_NON_NEGATIVE = ("latency_ms", "train_seconds")
+
+
+def score_range(metric: str) -> tuple[float, float, str]:
+    """(low, high, why) that every score of ``metric`` must lie in.
+
+    Accuracy-like metrics (:data:`SHARE_METRICS`, or a name ending in ``accuracy``) are
+    shares in [0, 1]; errors and losses (:data:`LOWER_IS_BETTER`, or a name ending in
+    ``error``/``loss``) are >= 0; :data:`RATIO_METRICS` are >= 1; any other metric only
+    needs a finite number.
+    """
+    name = metric.strip().lower()
+    if name in SHARE_METRICS or name.endswith("accuracy"):
+        return 0.0, 1.0, "a share in [0, 1] (give 93.1% as 0.931)"
+    if name in RATIO_METRICS:
+        return 1.0, math.inf, "a ratio to the optimum, >= 1"
+    if name in LOWER_IS_BETTER or name.endswith(("error", "loss")):
+        return 0.0, math.inf, "an error, >= 0"
+    return -math.inf, math.inf, "a finite number"
+
+
+def check_values(row: Mapping[str, object]) -> None:
+    """Refuse impossible numbers: NaN or infinite floats, scores outside their metric's
+    range (:func:`score_range`), negative times. Raises StoreError naming the field."""
+    for col, kind in COLUMNS.items():
+        value = row.get(col)
+        if kind is float and value is not None and not math.isfinite(value):
+            raise StoreError(f"record field {col!r} is {value}: scores and measurements must "
+                             "be finite numbers (leave the field empty if unknown)")
+    low, high, why = score_range(str(row["metric"]))
+    ratio_slack = 1e-9 if low == 1.0 else 0.0  # a ratio of float sums may round below 1
+    for col in ("val_score", "test_score"):
+        value = row.get(col)
+        if value is not None and not low - ratio_slack <= value <= high:
+            raise StoreError(f"record field {col!r} = {value} is impossible for metric "
+                             f"{row['metric']!r}: it must be {why}")
+    for col in _NON_NEGATIVE:
+        value = row.get(col)
+        if value is not None and value < 0:
+            raise StoreError(f"record field {col!r} = {value} is negative")
 
 
 def _coerce(col: str, value: object) -> object:

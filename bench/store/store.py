@@ -194,8 +194,10 @@ class OnnxBenchStore:
         task: str | None = None,
         metric: str | None = None,
         higher_is_better: bool | None = None,
-    ) -> list[dict[str, object]]:
-        """Import foreign ONNX files listed in a CSV; see :mod:`bench.store.foreign`."""
+    ):
+        """Import foreign ONNX files listed in a CSV; returns an
+        :class:`~bench.store.foreign.ImportReport` (new, updated, unchanged records);
+        see :mod:`bench.store.foreign`."""
         from bench.store.foreign import import_scores
 
         return import_scores(self, csv_path, task=task, metric=metric,
@@ -295,6 +297,7 @@ class OnnxBenchStore:
             "exporters": dict(Counter(r["exporter"] or "unknown" for r in rows).most_common()),
             "bytes": sum(_size(self.root / r["onnx_path"]) for r in rows),
             "index": _index_status(state),
+            "index_pending": state.pending,
             "writers": len(state.offsets),
             "corrupt_files": state.corrupt,
             "rows_without_file": state.missing,
@@ -355,10 +358,16 @@ def _task_stats(rows: list[dict]) -> dict[str, dict]:
 
 
 def _index_status(state: ix.IndexState) -> str:
-    """How index.parquet compares with the files: current, stale, missing or corrupt."""
+    """How ``index.parquet`` compares with the files: current, behind (records still in
+    the writers' journals: normal while a writer runs), missing or corrupt."""
     if state.snapshot != "ok":
-        return state.snapshot
-    return "stale (refreshed by the next write)" if state.changed else "current"
+        return (f"{state.snapshot} (every reader here works from the files and journals; "
+                "the next write or `nas bench rebuild` writes it)")
+    if not state.changed:
+        return "current"
+    behind = f"{state.pending} record(s) behind" if state.pending else "behind"
+    return (f"{behind} (normal while a search writes: every reader here includes them; "
+            "completed when the run ends, or now by `nas bench rebuild`)")
 
 
 def _size(path: Path) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app, fail
+from nas.json_text import dumps
 from nas.paths import output_file, read_text
 
 DEFAULT_STORE = Path("runs/bench")
@@ -115,7 +116,7 @@ def ls(
     shown = rows if limit <= 0 else rows[:limit]
     if as_json:
         for r in shown:
-            typer.echo(json.dumps(r, default=str))
+            typer.echo(dumps(r))
         return
     typer.echo(_table(shown, _LS_COLUMNS) if shown else f"(no records in {store})")
     if len(shown) < len(rows):
@@ -169,8 +170,8 @@ def show(
     path = opened.root / record["onnx_path"]
     metadata = read_metadata(path)
     if as_json:
-        typer.echo(json.dumps({"record": record, "path": str(path), "metadata_props": metadata},
-                              indent=2, default=str))
+        typer.echo(dumps({"record": record, "path": str(path), "metadata_props": metadata},
+                          indent=2))
         return
     width = max(len(k) for k in record)
     for key, value in record.items():
@@ -203,9 +204,11 @@ def import_(
                                          help="The scores are errors/losses."),
 ) -> None:
     """Import foreign ONNX files with their scores (grammar "foreign"); creates the store."""
-    records = _open(store, create=True).import_scores(
+    report = _open(store, create=True).import_scores(
         scores, task=task, metric=metric, higher_is_better=False if lower_is_better else None)
-    typer.echo(f"imported {len(records)} model(s) into {store}")
+    typer.echo(f"{scores}: {len(report.records)} model(s) into {store}: {report.summary()}")
+    for change in report.updated:
+        typer.echo(f"  updated {change.describe()}")
 
 
 @bench.command("stats")
@@ -216,7 +219,7 @@ def stats(
     """Counts per grammar/task/source, score ranges, size on disk and store health."""
     info = _open(store).stats()
     if as_json:
-        typer.echo(json.dumps(info, indent=2, default=str))
+        typer.echo(dumps(info, indent=2))
         return
     typer.echo(f"store {info['root']}: {info['records']} records, "
                f"{info['bytes'] / 2**20:.1f} MiB, index {info['index']}")
@@ -250,7 +253,7 @@ def merge(
 
     report = _open(store, create=True).merge(others)
     if as_json:
-        typer.echo(json.dumps(asdict(report), indent=2))
+        typer.echo(dumps(asdict(report), indent=2))
         return
     typer.echo(f"merged into {store}: {report.summary()}")
     for dup in report.duplicates:

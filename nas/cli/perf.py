@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import typer
 
 from bench.perf import available_suites, get_suite
 from nas.cli.app import app, fail
+from nas.json_text import dumps
 from nas.paths import output_file
 
 
@@ -41,7 +41,7 @@ def perf(
             row = {"suite": name, **row}
             rows.append(row)
             if as_json:
-                typer.echo(json.dumps(row, default=str))
+                typer.echo(dumps(row))
         typer.echo(f"   {name} done in {time.perf_counter() - started:.1f}s", err=True)
     table = _markdown(rows)
     if not as_json:

@@ -5,13 +5,13 @@ Heavy modules are imported inside the commands so that ``nas --help`` stays fast
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
 
 from nas.cli.app import app
+from nas.json_text import dumps
 from nas.paths import output_file
 
 predictor_app = typer.Typer(
@@ -55,7 +55,7 @@ def predict(
         out = {"predictor": str(path), "target": target,
                "predictions": [{"model": str(m), "predicted_score": float(s)}
                                for m, s in zip(models, scores, strict=True)]}
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(dumps(out, indent=2))
         return
     typer.echo(f"# predictor {path} (target: {target})")
     for m, s in zip(models, scores, strict=True):
@@ -147,9 +147,9 @@ def evaluate(
                        progress=lambda msg: typer.echo(msg, err=True))
     summary = ev.summarize(rows)
     if as_json:
-        typer.echo(json.dumps({"store": str(store), "split": split,
+        typer.echo(dumps({"store": str(store), "split": split,
                                "summary": summary.to_dict("records"),
-                               "rows": rows.to_dict("records")}, indent=2, default=float))
+                               "rows": rows.to_dict("records")}, indent=2))
         return
     groups = len({s.group for s in splits})
     typer.echo(f"# {split}: median over {groups} group(s) ({len(splits)} split(s)) of {store}")

@@ -12,6 +12,7 @@ import typer
 from nas.cli.app import app
 from nas.cli.config_options import config_command
 from nas.errors import NasError, StorageError
+from nas.json_text import dumps
 from nas.paths import input_dir
 from nas.search.config import DEFAULT_STALE_AFTER_S, SearchConfig
 
@@ -49,7 +50,7 @@ def search(
                    "resume", err=True)
         raise typer.Exit(130) from None
     if as_json:
-        typer.echo(json.dumps(summary.to_json(), default=str))
+        typer.echo(dumps(summary.to_json()))
         return
     _print_end(summary, config)
 
@@ -148,7 +149,7 @@ def status(
     _quiet_libraries()
     state = study_status(SearchStudy.open(spec, name, create=False), stale_after)
     if as_json:
-        typer.echo(json.dumps(state.to_json(), default=str))
+        typer.echo(dumps(state.to_json()))
         return
     _print_status(state)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import typer
 
 from nas.cli.app import app, fail
 from nas.errors import ArchitectureError, NasError
+from nas.json_text import dumps
 from nas.paths import read_text
 
 
@@ -74,7 +74,7 @@ def sample(
         arch = space.sample(shape, seed=seed + i, head=head)
         typed = space.check(arch, shape, head)
         if as_json:
-            typer.echo(json.dumps({
+            typer.echo(dumps({
                 "arch": str(arch), "id": arch.id, "grammar": space.name,
                 "params": typed.params, "macs": typed.macs, "nodes": typed.nodes,
                 "depth": typed.depth, "output_shape": list(typed.output_shape),
@@ -150,7 +150,7 @@ def grammars(
                          "references": ", ".join(g.references)})
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(row))
+            typer.echo(dumps(row))
         return
     from rich.console import Console
     from rich.table import Table

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from nas.cli.app import app
+from nas.json_text import dumps
 
 
 @app.command("tasks")
@@ -19,7 +18,7 @@ def tasks(
     rows = list_tasks()
     if as_json:
         for info in rows:
-            typer.echo(json.dumps(_as_dict(info)))
+            typer.echo(dumps(_as_dict(info)))
         return
     from rich.console import Console
     from rich.table import Table

@@ -101,7 +101,9 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
     keys = ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric", "val_score",
             "test_score", "params", "macs", "train_seconds", "epochs", "hparams", "seed",
             "strategy", "predicted_score")
-    record = {k: attrs[k] for k in keys if attrs.get(k) is not None}
+    # the store refuses non-finite numbers; a test score that diverged is left out
+    record = {k: attrs[k] for k in keys if attrs.get(k) is not None
+              and not (isinstance(attrs[k], float) and not math.isfinite(attrs[k]))}
     record.update(study=ctx.study_name, trial_number=trial_number)
     try:
         proto = export_onnx(model.cpu(), ctx.task.input_shape).model

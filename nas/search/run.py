@@ -19,7 +19,6 @@ forwards SIGINT/SIGTERM to them.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nas.errors import NasError
+from nas.json_text import dumps
 from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
 from nas.search.history import History
@@ -114,6 +114,8 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
         except Interrupted as exc:  # the caller still gets the study's state (--json)
             exc.summary = summarise(ctx, ctx.study.history(), f"interrupted ({exc})", [])
             raise
+        finally:  # this machine's writers are done: make index.parquet complete
+            _compact_store(ctx, view)
         history = ctx.study.history()
         view.update(history)
     stopped = "; ".join(sorted({r.stopped for r in reports if r.stopped})) or "done"
@@ -149,6 +151,20 @@ def _record_run(ctx: SearchContext, spec: str, command: str | None) -> None:
         ctx.study.set_study_attr(key, value)
 
 
+def _compact_store(ctx: SearchContext, view: SearchProgress) -> None:
+    """Fold every journal line into the store's ``index.parquet``, so that a tool that
+    reads the file directly sees every record. Safe while writers on other machines
+    still append (see :meth:`bench.store.OnnxBenchStore.refresh_index`); a failure here
+    loses nothing (readers fold the journals in), so it is a note, not an error."""
+    if ctx.store is None:
+        return
+    try:
+        ctx.store.refresh_index()
+    except (OSError, NasError) as exc:
+        view.note(f"index.parquet of {ctx.config.store_dir} not updated ({exc}); every "
+                  "`nas` reader still sees all records: `nas bench rebuild` writes it")
+
+
 def _storage_for_run_file(spec: str, run_dir: Path) -> str:
     """How run.json names the storage: relative to the run directory when it lies
     inside it, absolute for other files, a URL without its password otherwise."""
@@ -163,7 +179,7 @@ def _storage_for_run_file(spec: str, run_dir: Path) -> str:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.write_text(dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 

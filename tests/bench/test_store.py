@@ -285,7 +285,9 @@ def test_import_foreign_onnx_models(store, tmp_path):
         {"path": str(alexnet), "score": "0.571", "task": "imagenet", "name": "alexnet"},
         {"path": str(squeeze), "score": "0.575", "task": "imagenet", "name": ""},
     ])
-    records = store.import_scores(csv_path)
+    report = store.import_scores(csv_path)
+    records = report.records
+    assert (report.new, report.updated, report.unchanged) == (2, (), 0)
     assert [r["arch"] for r in records] == ["alexnet", "light_squeezenet"]
     first = records[0]
     assert first["grammar"] == "foreign" and first["source"] == "import"
@@ -295,7 +297,9 @@ def test_import_foreign_onnx_models(store, tmp_path):
     copied = store.path(first["arch_id"])
     assert copied.parent == store.root / "foreign" / "imagenet"
     assert onnx.load(str(copied)).metadata_props[0].value == "0.571"
-    store.import_scores(csv_path)  # idempotent
+    again = store.import_scores(csv_path)  # idempotent: nothing rewritten
+    assert (again.new, again.updated, again.unchanged) == (0, (), 2)
+    assert OnnxBenchStore(store.root).get(first["arch_id"]) == first
     assert len(OnnxBenchStore(store.root)) == 2
 
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from bench.store import OnnxBenchStore
 from nas.onnx_file import read_metadata
 from nas.search.study import SearchStudy
@@ -54,6 +56,10 @@ def check_store(root: Path, history) -> None:
     frame = OnnxBenchStore(root).to_dataframe()
     done = {r.arch_id: r for r in history.completed if "store_error" not in r.user_attrs}
     assert set(frame["arch_id"]) == set(done)
+    if done:  # the run has ended: index.parquet alone holds every record (issue 14)
+        on_disk = pd.read_parquet(root / "index.parquet")
+        assert sorted(on_disk["arch_id"]) == sorted(frame["arch_id"])
+        assert OnnxBenchStore(root).stats()["index"] == "current"
     for row in frame.itertuples():
         trial = done[row.arch_id]
         assert row.trial_number == trial.number and row.val_score == trial.value
