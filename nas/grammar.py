@@ -42,6 +42,13 @@ from nas.errors import ArchitectureError, GrammarError
 from nas.ops.registry import STRUCTURES, get_op, is_registered
 from nas.paths import input_file, read_text
 
+#: deepest nesting of brackets an architecture string may have. Parsing, type checking,
+#: building and ONNX export all walk the tree recursively; 64 levels stay far inside
+#: Python's recursion limit in every stage (export fails near 200), and sampling stops
+#: at depth 10 (:class:`nas.derive.Limits`), so no real architecture comes close.
+MAX_NESTING = 64
+_OPENERS, _CLOSERS = frozenset("([{"), frozenset(")]}")
+
 _PROB = re.compile(r"^\s*//@\s*p\(\s*(\w+)\s*->\s*(\w+)\s*\)\s*=\s*([0-9.eE+-]+)\s*$")
 _REFERENCE = re.compile(r"^\s*//@\s*reference\s+([\w-]+)\s+(\d+(?:x\d+)*)\s*:\s*(.+?)\s*$")
 _DIRECTIVE = re.compile(r"^\s*//@")
@@ -145,13 +152,16 @@ class Grammar:
         text = text.strip()
         if not text:
             raise ArchitectureError("empty architecture string")
+        check_nesting(text)
         try:
             tree = self.parser.parse(text)
+            root = self._to_node(tree)
         except UnexpectedInput as exc:
             raise ArchitectureError(_parse_error_message(exc, text, self)) from None
         except LarkError as exc:
             raise ArchitectureError(f"cannot parse architecture: {exc}") from None
-        root = self._to_node(tree)
+        except RecursionError:  # a grammar nesting without brackets, past the pre-scan
+            raise ArchitectureError(_too_deep("the architecture", MAX_NESTING)) from None
         if not isinstance(root, Node):
             raise ArchitectureError("an architecture must be an op, not a bare value")
         return Architecture(root, self.render(root), self.name)
@@ -171,10 +181,41 @@ class Grammar:
         return self._to_node(subtrees[0])  # a choice rule: its one alternative
 
 
+def check_nesting(text: str, limit: int = MAX_NESTING) -> None:
+    """ArchitectureError if brackets in ``text`` nest deeper than ``limit``.
+
+    A linear scan, run before lark parses the string: a hostile string of a few hundred
+    levels is refused at once instead of failing with RecursionError after seconds.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in _OPENERS:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif char in _CLOSERS:
+            depth -= 1
+    if deepest > limit:
+        raise ArchitectureError(_too_deep("the architecture string", limit))
+
+
+def _too_deep(what: str, limit: int) -> str:
+    return (f"{what} nests more than {limit} levels deep, the limit (sampled architectures "
+            f"stay within depth 10); write it with less nesting")
+
+
+_EXPECTED_SHOWN = 12  # alternatives listed in a parse error before "and N more"
+
+
 def _parse_error_message(exc: UnexpectedInput, text: str, grammar: Grammar) -> str:
     names = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
     expected = sorted({repr(grammar.literals.get(n, n)) for n in names})
-    hint = f"; expected one of: {', '.join(expected[:10])}" if expected else ""
+    shown = ", ".join(expected[:_EXPECTED_SHOWN])
+    if len(expected) > _EXPECTED_SHOWN:
+        shown += f" and {len(expected) - _EXPECTED_SHOWN} more"
+    hint = f"; expected one of: {shown}" if expected else ""
     line, column = exc.line, exc.column
     if line < 1:  # unexpected end of input: point just past the text
         line, column = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
@@ -213,11 +254,42 @@ def load_grammar(name_or_path: str | Path) -> Grammar:
                       import_paths=[path.parent, builtin_dir()], source_path=str(path))
     except UnexpectedInput as exc:
         raise GrammarError(f"{path}: line {exc.line}, column {exc.column}: lark cannot read "
-                           f"this grammar\n{exc.get_context(text)}") from None
+                           f"this grammar\n{exc.get_context(text).rstrip()}") from None
     except (LarkError, OSError, RecursionError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GrammarError(f"{path}: {first}") from None
+        raise GrammarError(_grammar_error_message(exc, path, text)) from None
     return _classify(path.stem, text, str(path), parser)
+
+
+_AT_LINE = re.compile(r"^(.*?),?\s+at line (\d+) column (\d+)(?: in \S+)?\s*:?\s*$")
+_UNDEFINED = re.compile(r"NonTerminal\('(\w+)'\)")
+
+
+def _grammar_error_message(exc: BaseException, path: Path, text: str) -> str:
+    """lark's error on a grammar file, as one line (plus a caret context when lark gave
+    a position) in this platform's words: no internal names, no dangling colon."""
+    if isinstance(exc, RecursionError):
+        return f"{path}: the grammar's rules nest too deeply for lark to read"
+    if isinstance(exc, FileNotFoundError):
+        return (f"{path}: %import cannot find {Path(exc.filename or '?').name} (looked next "
+                f"to {path.name} and among the built-in grammars {', '.join(list_builtin())})")
+    lines = [line.rstrip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    undefined = _UNDEFINED.search(first)
+    if undefined and undefined.group(1) == "start":
+        if not any(line.strip() and not line.lstrip().startswith("//")
+                   for line in text.splitlines()):
+            return f"{path} holds no rules: a grammar needs at least a `start` rule"
+        return (f"{path} has no `start` rule (the rule every architecture derives from); "
+                "add one, e.g. start: sequential | branching | routing")
+    if undefined:
+        return f"{path}: rule {undefined.group(1)!r} is used but never defined"
+    at = _AT_LINE.match(first)
+    if at:
+        what, line, column = at.group(1).rstrip(" :"), at.group(2), at.group(3)
+        context = "\n".join(lines[1:])
+        return (f"{path}: line {line}, column {column}: lark cannot read this grammar "
+                f"({what[0].lower() + what[1:]})" + (f"\n{context}" if context else ""))
+    return f"{path}: {first.rstrip(' :')}"
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -321,7 +393,8 @@ def _references(text: str) -> dict[str, tuple[tuple[int, ...], str]]:
 
 def _validate(grammar: Grammar) -> None:
     if "start" not in grammar.nodes and "start" not in grammar.choices:
-        raise GrammarError(f"{grammar.source}: the grammar needs a `start` rule")
+        raise GrammarError(f"{grammar.source}: the `start` rule must be an op rule or a choice "
+                           "between rules (e.g. start: sequential | branching | routing)")
     for rule, node in grammar.nodes.items():
         leaf = node.is_leaf
         for slot in node.slots:

@@ -108,13 +108,18 @@ class Space:
             self._enforce(typed)
         return typed
 
-    def _enforce(self, typed: TypedArchitecture) -> None:
+    def limits_exceeded(self, typed: TypedArchitecture) -> list[str]:
+        """The sampling limits ``typed`` exceeds, as ``"nodes 601 > 48"`` (empty: none)."""
         lim = self.limits
         checks = [("nodes", typed.nodes, lim.max_nodes), ("depth", typed.depth, lim.max_depth),
                   ("params", typed.params, lim.max_params), ("macs", typed.macs, lim.max_macs)]
-        for name, value, bound in checks:
-            if value > bound:
-                raise ArchitectureError(f"{name} {value} exceeds the limit {bound}")
+        return [f"{name} {value} > {bound}" for name, value, bound in checks if value > bound]
+
+    def _enforce(self, typed: TypedArchitecture) -> None:
+        exceeded = self.limits_exceeded(typed)
+        if exceeded:
+            name, value, _, bound = exceeded[0].split()
+            raise ArchitectureError(f"{name} {value} exceeds the limit {bound}")
 
     # --- variation ------------------------------------------------------------------
 

@@ -92,10 +92,19 @@ def validate(
     input_shape: str = typer.Option("1x8x8", "--input-shape", "-s"),
     file: Path = typer.Option(None, "--file", "-f", help="Read one architecture per line."),
     task: str = typer.Option(None, "--task", help="Check against this task's shape and head."),
+    limits: bool = typer.Option(False, "--limits", help="Also require the sampling limits "
+                                "(nodes, depth, params, MACs; see --max-nodes/--max-params)."),
+    max_nodes: int = typer.Option(None, "--max-nodes", help="Node limit for --limits."),
+    max_params: int = typer.Option(None, "--max-params", help="Parameter limit for --limits."),
 ) -> None:
-    """Check architecture strings: exit 0 if all are valid, 1 with one error line each if not."""
+    """Check architecture strings: exit 0 if all are valid, 1 with one error line each if not.
+
+    Valid means: the string parses and every op accepts its input shape. A valid
+    architecture may still exceed the sampling limits (a search never proposes it, but
+    export and evaluation work); the line says so, and --limits makes that invalid.
+    """
     lines = _read_architectures(architecture, file)
-    space = _space(grammar)
+    space = _space(grammar, max_nodes, max_params)
     shape, head = _head(task, None, parse_shape(input_shape))
     bad = 0
     for lineno, text in lines:
@@ -107,8 +116,15 @@ def validate(
             bad += 1
             typer.echo(f"invalid: {where}{exc}", err=True)
             continue
+        exceeded = space.limits_exceeded(typed)
+        if exceeded and limits:
+            bad += 1
+            typer.echo(f"invalid: {where}{arch.id} exceeds the sampling limits: "
+                       f"{', '.join(exceeded)}", err=True)
+            continue
+        note = f"; outside the sampling limits: {', '.join(exceeded)}" if exceeded else ""
         typer.echo(f"valid: {where}{arch.id} params={typed.params} nodes={typed.nodes} "
-                   f"output={'x'.join(map(str, typed.output_shape))}")
+                   f"depth={typed.depth} output={'x'.join(map(str, typed.output_shape))}{note}")
     if bad:
         raise typer.Exit(1)
 
