@@ -18,10 +18,11 @@ from bench.leaderboard.frame import (
 from bench.leaderboard.pareto import pareto_mask
 from bench.leaderboard.references import PublishedFigure, published_figures
 from bench.leaderboard.render import FORMATS, render
-from bench.leaderboard.runs import RunPaths, find_latest_run, resolve_run
+from bench.leaderboard.runs import RunPaths, find_latest_run, find_study_run, resolve_run
 
 __all__ = [
     "COLUMNS", "FORMATS", "HISTORY_COLUMNS", "SUMMARY_COLUMNS", "Comparison", "Leaderboard",
-    "PublishedFigure", "RunPaths", "compare_runs", "find_latest_run", "leaderboard_frame",
+    "PublishedFigure", "RunPaths", "compare_runs", "find_latest_run", "find_study_run",
+    "leaderboard_frame",
     "load_leaderboard", "pareto_mask", "published_figures", "render", "resolve_run",
 ]

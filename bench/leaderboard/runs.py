@@ -72,6 +72,37 @@ def find_latest_run(root: str | Path = "runs") -> Path:
     return max(runs, key=lambda p: (_run_mtime(p), p.name))
 
 
+def find_study_run(study: str | None, root: str | Path = "runs") -> Path:
+    """The run directory of ``study``: ``root/<study>``, else the newest run whose
+    ``run.json`` names ``study``; with no study, the newest run (:func:`find_latest_run`).
+
+    Raises:
+        LeaderboardError: no run of that study (the message lists the runs there), or
+            no runs at all.
+    """
+    root = Path(root)
+    if study is None:
+        return find_latest_run(root)
+    if (root / study).is_dir():
+        return root / study
+    runs = [p for p in root.iterdir() if is_run_dir(p)] if root.is_dir() else []
+    named = [p for p in runs if _read_meta_quietly(p).get("study") == study]
+    if named:
+        return max(named, key=lambda p: (_run_mtime(p), p.name))
+    there = ", ".join(sorted(p.name for p in runs)[:10]) or "none"
+    raise LeaderboardError(
+        f"no run of study {study!r} under {str(root)!r} (runs there: {there}); check "
+        "--study, or pass --run DIR, or --storage URL with --study")
+
+
+def _read_meta_quietly(run: Path) -> dict:
+    try:
+        meta = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def _run_mtime(run: Path) -> float:
     candidates = [run, run / RUN_FILE, run / STORE_DIR, *(run / f for f in STUDY_FILES)]
     candidates += [run / STORE_DIR / "index.parquet", run / STORE_DIR / "index.csv"]

@@ -65,12 +65,10 @@ def leaderboard(
 
 
 def _default_run(study: str | None) -> Path:
-    """``runs/<study>`` when it exists, else the newest run under ``runs/``."""
-    from bench.leaderboard import find_latest_run
+    """The run of ``study`` under ``runs/`` (with no study, the newest run)."""
+    from bench.leaderboard.runs import find_study_run
 
-    if study and (RUNS_ROOT / study).is_dir():
-        return RUNS_ROOT / study
-    return find_latest_run(RUNS_ROOT)
+    return find_study_run(study, RUNS_ROOT)
 
 
 def _emit(result, fmt: str, top: int | None, out: Path | None) -> None:

@@ -170,14 +170,14 @@ def _locate(study: str | None, storage: str | None, run: Path | None) -> tuple[s
 
 
 def _default_run(study: str | None) -> Path:
-    if study and (Path("runs") / study).is_dir():
-        return Path("runs") / study
-    from bench.leaderboard import find_latest_run
+    """The run of ``study`` under ``runs/`` (never another study's: issue 14)."""
+    from bench.leaderboard.runs import find_study_run
 
     try:
-        return find_latest_run("runs")
+        return find_study_run(study, "runs")
     except NasError as exc:
-        raise StorageError(f"{exc}; or pass --study NAME --storage URL") from exc
+        hint = "" if "--storage" in str(exc) else "; or pass --study NAME --storage URL"
+        raise StorageError(f"{exc}{hint}") from exc
 
 
 def _run_meta(run: Path) -> dict:

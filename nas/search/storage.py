@@ -8,10 +8,13 @@
 * a database URL: ``postgresql://user@host/db`` (or any SQLAlchemy URL Optuna's
   ``RDBStorage`` accepts, e.g. ``mysql+pymysql://...``).
 
-Transient failures (a database that is restarting, a connection refused, a locked
-SQLite file) are retried with exponential backoff; anything else, or a failure that
-outlasts the retries, becomes one :class:`~nas.errors.StorageError` line that names the
-storage (password masked) and what to do next.
+Only failures that can pass by waiting are retried, with exponential backoff: a database
+that is starting up or restarting, a dropped connection, a locked SQLite file. A refused
+connection is retried for :data:`REFUSED_BUDGET_S` only (a server that is just opening its
+port), then reported: a wrong port must not cost half a minute. Bad credentials, an
+unknown host or database fail at once. Every failure becomes one
+:class:`~nas.errors.StorageError` line that names the storage (password masked) and what
+to do next.
 """
 
 from __future__ import annotations
@@ -33,9 +36,16 @@ RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle",
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 #: environment variable that sets how many times a transient failure is retried
 RETRIES_ENV = "NAS_STORAGE_RETRIES"
+#: seconds of backoff in all for which a refused connection is retried
+REFUSED_BUDGET_S = 2.0
 #: error text that marks a failure as not worth retrying
 _PERMANENT = ("authentication failed", "password", "does not exist", "no such table",
-              "permission denied", "role ", "unknown database", "access denied")
+              "permission denied", "role ", "unknown database", "access denied",
+              "could not translate host name", "name or service not known",
+              "nodename nor servname", "unknown host", "no such host",
+              "invalid ")  # a malformed option (sslmode, port...) in the URL
+#: error text of a refused connection (nothing listens on that host and port)
+_REFUSED = ("connection refused", "actively refused")
 
 
 def redact(url: str) -> str:
@@ -226,20 +236,29 @@ def _rdb(url: str):
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is a storage failure worth retrying (connection lost or refused,
-    database locked or busy) rather than a permanent one (bad credentials, bad data)."""
+    database starting up, locked or busy) rather than a permanent one (bad credentials,
+    unknown host or database, bad data)."""
+    return failure_kind(exc) != "permanent"
+
+
+def failure_kind(exc: BaseException) -> str:
+    """``"transient"`` (can pass by waiting), ``"refused"`` (nothing listens there: may
+    be a server still starting, more likely a wrong port) or ``"permanent"``."""
     try:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
-        return False
+        return "permanent"
     seen = exc
     while seen is not None:
         if isinstance(seen, sa_exc.OperationalError | sa_exc.InterfaceError):
             text = str(seen).lower()
-            return not any(word in text for word in _PERMANENT)
+            if any(word in text for word in _PERMANENT):
+                return "permanent"
+            return "refused" if any(word in text for word in _REFUSED) else "transient"
         if isinstance(seen, sa_exc.DisconnectionError | sa_exc.TimeoutError):
-            return True
+            return "transient"
         seen = seen.__cause__ or seen.__context__
-    return False
+    return "permanent"
 
 
 def with_retry(fn: Callable[[], T], what: str, delays=None) -> T:
@@ -253,20 +272,30 @@ def with_retry(fn: Callable[[], T], what: str, delays=None) -> T:
 
     passthrough = (StorageError, UpdateFinishedTrialError, DuplicatedStudyError, KeyError)
     delays = retry_delays() if delays is None else delays
+    waited = 0.0
     for attempt in range(len(delays) + 1):
         try:
             return fn()
         except passthrough:
             raise
         except Exception as exc:
-            if not is_transient(exc):
+            kind = failure_kind(exc)
+            if kind == "permanent":
                 raise StorageError(f"cannot {what}: {_root_message(exc)}") from exc
+            refused = kind == "refused" and (attempt == len(delays)
+                                             or waited + delays[attempt] > REFUSED_BUDGET_S)
+            if refused:
+                raise StorageError(
+                    f"cannot {what}: {_root_message(exc)} (still refused after {waited:.1f} "
+                    "s). Check the host and port, and that the database server is "
+                    "running") from exc
             if attempt == len(delays):
                 raise StorageError(
-                    f"cannot {what} ({attempt + 1} attempt(s) over {sum(delays):.1f} s): "
+                    f"cannot {what} ({attempt + 1} attempt(s) over {waited:.1f} s): "
                     f"{_root_message(exc)}. Check that the database is running and "
                     "reachable") from exc
             time.sleep(delays[attempt])
+            waited += delays[attempt]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
