@@ -27,7 +27,7 @@ from nas.errors import LeaderboardError
 COLUMNS = (
     "rank", "arch_id", "grammar", "arch", "val_score", "test_score", "params", "macs",
     "latency_ms", "train_seconds", "epochs", "hparams", "predicted_score", "strategy",
-    "onnx_path", "pareto_params", "pareto_latency", "evaluations", "trial_number", "seed",
+    "origin", "onnx_path", "pareto_params", "pareto_latency", "evaluations", "trial_number", "seed",
     "task", "metric", "grammar_hash",
 )
 #: columns of :attr:`Leaderboard.history`

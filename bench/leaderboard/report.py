@@ -150,7 +150,7 @@ def ranking_table(board: Leaderboard, rows: pd.DataFrame, out_path: Path | None,
                   table_id: str) -> str:
     """The ranking as an HTML table; Pareto rows get class ``pareto`` and badges."""
     has = {c: bool(board.rows[c].notna().any())
-           for c in ("test_score", "macs", "latency_ms", "predicted_score")}
+           for c in ("test_score", "macs", "latency_ms", "predicted_score", "origin")}
     palette = plots.colours(board.rows["grammar"])
     m = board.metric
     heads = [("#", "rank by validation score"), ("Pareto", PARETO_NOTE), ("arch id", ""),
@@ -160,6 +160,8 @@ def ranking_table(board: Leaderboard, rows: pd.DataFrame, out_path: Path | None,
     heads += [("params", "")] + [("MACs", "multiply-accumulates per sample")] * has["macs"]
     heads += [("latency", "onnxruntime, batch of one")] * has["latency_ms"]
     heads += [("predicted", "the predictor's score")] * has["predicted_score"]
+    heads += [("origin", "how the search proposed it: reference, mutation kind, crossover, "
+                         "random")] * has["origin"]
     heads += [("train", "training time, all inner trials"),
               ("hparams", "tuned hyperparameters; epochs of the best inner trial"),
               ("ONNX", "")]
@@ -179,6 +181,7 @@ def ranking_table(board: Leaderboard, rows: pd.DataFrame, out_path: Path | None,
         tds += [_num(r.macs, cells.count(r.macs))] * has["macs"]
         tds += [_num(r.latency_ms, cells.millis(r.latency_ms))] * has["latency_ms"]
         tds += [_num(r.predicted_score, cells.score(r.predicted_score, m))] * has["predicted_score"]
+        tds += [f"<td>{e('' if cells.missing(r.origin) else str(r.origin))}</td>"] * has["origin"]
         epochs = "" if cells.missing(r.epochs) else f"epochs={r.epochs}, "
         tds += [_num(r.train_seconds, cells.seconds(r.train_seconds)),
                 f'<td class="hp">{e(epochs + cells.hparams(r.hparams))}</td>',

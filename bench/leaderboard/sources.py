@@ -22,7 +22,7 @@ from nas.search.storage import with_driver
 TRIAL_ATTRS = (
     "arch", "arch_id", "grammar", "grammar_hash", "task", "metric", "val_score",
     "test_score", "params", "macs", "hparams", "train_seconds", "epochs", "strategy",
-    "predicted_score", "onnx_path", "seed", "fail_reason",
+    "predicted_score", "onnx_path", "seed", "fail_reason", "origin",
 )
 #: index files of an ONNX-Bench store root, in order of preference
 INDEX_FILES = ("index.parquet", "index.csv")

@@ -29,7 +29,7 @@ def _optional(board: Leaderboard) -> dict[str, bool]:
     """Which optional columns hold any value (the others are left out of tables)."""
     rows = board.rows
     return {col: bool(rows[col].notna().any())
-            for col in ("test_score", "latency_ms", "predicted_score", "macs")}
+            for col in ("test_score", "latency_ms", "predicted_score", "macs", "origin")}
 
 
 # ---------------------------------------------------------------- terminal (rich)
@@ -79,11 +79,17 @@ def _terminal_columns(board: Leaderboard, shown: pd.DataFrame) -> list[tuple]:
             ("latency", "right", [cells.millis(v) for v in shown["latency_ms"]], 4),
             ("pred.", "right", [cells.score(v, m) for v in shown["predicted_score"]], 5),
             ("train", "right", [cells.seconds(v) for v in shown["train_seconds"]], 3),
+            ("origin", "left", [_origin(v) for v in shown["origin"]], 6),
             ("Pareto", "center", list(map(cells.pareto, shown["pareto_params"],
                                           shown["pareto_latency"])), 95)]
     optional = {"test": "test_score", "MACs": "macs", "latency": "latency_ms",
-                "pred.": "predicted_score"}
+                "pred.": "predicted_score", "origin": "origin"}
     return [c for c in cols if c[0] not in optional or has[optional[c[0]]]]
+
+
+def _origin(value) -> str:
+    """Where an architecture came from (``reference:cnn``, ``mutation:leaf``, ...)."""
+    return "" if cells.missing(value) else str(value)
 
 
 def _fit(columns: list[tuple], width: int | None) -> list[tuple]:
@@ -195,7 +201,7 @@ def _md_ranking(board: Leaderboard, shown: pd.DataFrame, out_path) -> list[str]:
     heads = ["rank", "arch id", "grammar", "architecture", f"val {board.metric}"]
     heads += [f"test {board.metric}"] * has["test_score"] + ["params"] + ["MACs"] * has["macs"]
     heads += ["latency"] * has["latency_ms"] + ["predicted"] * has["predicted_score"]
-    heads += ["train", "hparams", "Pareto", "ONNX"]
+    heads += ["origin"] * has["origin"] + ["train", "hparams", "Pareto", "ONNX"]
     rows = []
     for r in shown.itertuples(index=False):
         mark = cells.pareto(r.pareto_params, r.pareto_latency)
@@ -205,6 +211,7 @@ def _md_ranking(board: Leaderboard, shown: pd.DataFrame, out_path) -> list[str]:
         row += [cells.count(r.params)] + [cells.count(r.macs)] * has["macs"]
         row += [cells.millis(r.latency_ms)] * has["latency_ms"]
         row += [cells.score(r.predicted_score, board.metric)] * has["predicted_score"]
+        row += [_origin(r.origin)] * has["origin"]
         link = cells.onnx_link(board.store_root, r.onnx_path, out_path)
         row += [cells.seconds(r.train_seconds), cells.hparams(r.hparams), f"**{mark}**" if mark
                 else "", f"[onnx]({link.replace(' ', '%20')})" if link else "–"]

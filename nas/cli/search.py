@@ -102,13 +102,14 @@ def _print_leaderboard(summary, config) -> None:
         rows, metric = [{"rank": 1, **summary.best}], "score"
     console = Console()
     table = Table(title=f"top {len(rows)} by validation {metric}")
-    for col in ("#", "arch id", "val", "test", "params", "ms", "architecture"):
+    for col in ("#", "arch id", "val", "test", "params", "ms", "origin", "architecture"):
         table.add_column(col, no_wrap=True)
-    room = max(12, console.width - 72)  # what the other columns leave for the string
+    room = max(12, console.width - 82)  # what the other columns leave for the string
     for r in rows:
         table.add_row(str(r.get("rank", "")), str(r.get("arch_id")), _num(r.get("val_score")),
                       _num(r.get("test_score")), _num(r.get("params"), "{:,.0f}"),
-                      _num(r.get("latency_ms"), "{:.2f}"), _short(r.get("arch"), room))
+                      _num(r.get("latency_ms"), "{:.2f}"), _origin(r.get("origin")),
+                      _short(r.get("arch"), room))
     console.print(table)
     if summary.store:
         typer.echo("ONNX files:")
@@ -118,6 +119,10 @@ def _print_leaderboard(summary, config) -> None:
                 full = path if Path(path).is_absolute() or path.startswith(summary.store) \
                     else str(Path(summary.store) / path)
                 typer.echo(f"  {r.get('arch_id')}  {full}")
+
+
+def _origin(value) -> str:
+    return value if isinstance(value, str) else "-"
 
 
 def _num(value, fmt: str = "{:.4f}") -> str:

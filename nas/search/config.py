@@ -26,6 +26,7 @@ from nas.records import from_known_keys
 from nas.search.clock import parse_duration
 
 STRATEGIES = ("random", "evolution", "predictor")
+MUTATIONS = ("small", "subtree")
 DEVICES = ("cpu", "cuda", "auto")
 _FILE_SUFFIXES = (".csv", ".npz", ".lark")
 
@@ -115,6 +116,10 @@ class SearchConfig:
     tournament: int | None = option(None, "--tournament",
                                     help="Evolution tournament size (default: population/4, "
                                          "2..10).")
+    mutation: str = option("small", "--mutation",
+                           help="small (one small edit: a value, an op swap, an inserted or "
+                                "removed op, a residual wrap, a small subtree) or subtree "
+                                "(einspace's: resample any subtree, the root included).")
     crossover_rate: float = option(0.2, "--crossover-rate",
                                    help="Share of evolution children made by crossover.")
     candidates: int = option(DEFAULT_CANDIDATES, "--candidates",
@@ -162,6 +167,8 @@ class SearchConfig:
              "{population} must be at least 2"),
             (self.tournament is not None and self.tournament < 1,
              "{tournament} must be at least 1"),
+            (self.mutation not in MUTATIONS,
+             "{mutation} " + _quoted(self.mutation) + f" is not one of {', '.join(MUTATIONS)}"),
             (not 0 <= self.crossover_rate <= 1, "{crossover_rate} must lie in [0, 1]"),
             (self.candidates < 1, "{candidates} must be at least 1"),
             (self.predictor_warmup < 2, "{predictor_warmup} must be at least 2 (a fit needs "

@@ -77,11 +77,13 @@ class PredictorStrategy(Strategy):
 
     def __init__(self, space, input_shape, head, *, candidates: int = DEFAULT_CANDIDATES,
                  warmup: int = DEFAULT_PREDICTOR_WARMUP,
-                 default_predictor: str | Path | bool | None = None, seed: int = 0):
+                 default_predictor: str | Path | bool | None = None, seed: int = 0,
+                 mutation: str = "small"):
         super().__init__(space, input_shape, head)
+        self.small = mutation == "small"
         self.candidates, self.warmup = int(candidates), max(2, int(warmup))
         self.seed = seed
-        self._generated_archs: OrderedDict[tuple, Architecture | None] = OrderedDict()
+        self._generated_archs: OrderedDict[tuple, object] = OrderedDict()
         self.default_predictor = default_predictor
         self._history_graphs: dict[str, object] = {}  # arch id -> GraphView (or None)
         self._candidate_graphs: OrderedDict[str, object] = OrderedDict()
@@ -138,11 +140,10 @@ class PredictorStrategy(Strategy):
         for k in range(n_mutants):
             parent = parents[k % len(parents)]  # keyed by parent: a new best changes few
             key = (block, "m", parent.arch_id, k // len(parents))
-            child = self._generated(key, lambda rng, p=parent:
-                                    self.space.mutate(self.space.parse(p.arch),
-                                                      self.input_shape, rng, self.head))
-            if child is not None:
-                found.append(Proposal(child, "mutation", (parent.arch_id,)))
+            made = self._generated(key, lambda rng, p=parent:
+                                   self.mutant(self.space.parse(p.arch), rng, self.small))
+            if made is not None:
+                found.append(Proposal(made[0], made[1], (parent.arch_id,)))
         for k in range(n_mutants, size):
             arch = self._generated((block, "s", k), lambda rng:
                                    self.space.sample(self.input_shape, rng, self.head))
@@ -150,7 +151,7 @@ class PredictorStrategy(Strategy):
                 found.append(Proposal(arch, "random"))
         return found
 
-    def _generated(self, key: tuple, make) -> Architecture | None:
+    def _generated(self, key: tuple, make):
         """``make(rng)`` with a generator seeded by (seed, key); cached, None on failure."""
         if key not in self._generated_archs:
             rng = random.Random(f"nas-predictor/{self.seed}/" + "/".join(map(str, key)))

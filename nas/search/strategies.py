@@ -11,8 +11,10 @@ the worker does those for every strategy (:mod:`nas.search.claims`).
   ``population`` proposals are random; afterwards the population is the ``population``
   most recently *completed* architectures (older ones age out), a tournament of
   ``tournament`` of them picks the fittest as parent, and the child is a mutation of it
-  (resample one subtree) or, with probability ``crossover_rate``, a crossover with the
-  winner of a second tournament.
+  or, with probability ``crossover_rate``, a crossover with the winner of a second
+  tournament. Mutations are small steps by default (:mod:`nas.mutation`; the origin
+  records the kind, e.g. ``mutation:leaf``); ``mutation="subtree"`` is einspace's
+  (resample any subtree, the root included; origin ``mutation``).
 * ``predictor``: rank many candidates with an ONNX-Net predictor refitted on the study's
   own results, propose the top one (:mod:`nas.search.predictor_strategy`).
 """
@@ -26,14 +28,16 @@ from dataclasses import dataclass, field
 
 from bench.tasks.base import HeadSpec
 from nas.architecture import Architecture
+from nas.mutation import small_mutation
 from nas.search.history import History, TrialRecord
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """An architecture to evaluate and how it came about (``random``, ``mutation``,
-    ``crossover``, ``reference:<name>``, ``requeue``); ``attrs`` are extra trial
-    user_attrs the strategy records (e.g. ``predicted_score``)."""
+    """An architecture to evaluate and how it came about (``random``,
+    ``mutation:<kind>`` (:data:`nas.mutation.KINDS`), ``mutation`` (einspace's subtree
+    mutation), ``crossover``, ``reference:<name>``, ``requeue``); ``attrs`` are extra
+    trial user_attrs the strategy records (e.g. ``predicted_score``)."""
 
     arch: Architecture
     origin: str
@@ -57,6 +61,15 @@ class Strategy(ABC):
         """A fresh random architecture of the space."""
         return Proposal(self.space.sample(self.input_shape, rng, self.head), "random")
 
+    def mutant(self, parent: Architecture, rng: random.Random, small: bool = True
+               ) -> tuple[Architecture, str]:
+        """(child, origin): one small edit of ``parent`` (:mod:`nas.mutation`), or
+        einspace's subtree mutation when ``small`` is False."""
+        if not small:
+            return self.space.mutate(parent, self.input_shape, rng, self.head), "mutation"
+        found = small_mutation(self.space, parent, self.input_shape, rng, self.head)
+        return found.arch, f"mutation:{found.kind}"
+
 
 class RandomStrategy(Strategy):
     """Random search: every proposal is a fresh sample of the grammar."""
@@ -73,10 +86,10 @@ class EvolutionStrategy(Strategy):
     name = "evolution"
 
     def __init__(self, space, input_shape, head, *, population: int = 100,
-                 tournament: int = 10, crossover_rate: float = 0.0):
+                 tournament: int = 10, crossover_rate: float = 0.0, mutation: str = "small"):
         super().__init__(space, input_shape, head)
         self.population, self.tournament = population, min(tournament, population)
-        self.crossover_rate = crossover_rate
+        self.crossover_rate, self.small = crossover_rate, mutation == "small"
         self._parsed: dict[str, Architecture] = {}
 
     def propose(self, history: History, rng: random.Random) -> Proposal:
@@ -92,8 +105,8 @@ class EvolutionStrategy(Strategy):
             child = self.space.crossover(self._arch(parent), self._arch(other),
                                          self.input_shape, rng, self.head)
             return Proposal(child, "crossover", (parent.arch_id, other.arch_id))
-        child = self.space.mutate(self._arch(parent), self.input_shape, rng, self.head)
-        return Proposal(child, "mutation", (parent.arch_id,))
+        child, origin = self.mutant(self._arch(parent), rng, self.small)
+        return Proposal(child, origin, (parent.arch_id,))
 
     def _tournament(self, population: list[TrialRecord], maximize: bool,
                     rng: random.Random) -> TrialRecord:
@@ -117,7 +130,8 @@ def make_strategy(config, space, task) -> Strategy:
 
         return PredictorStrategy(space, task.input_shape, task.head,
                                  candidates=config.candidates, warmup=config.predictor_warmup,
-                                 seed=config.seed)
+                                 seed=config.seed, mutation=config.mutation)
     population, tournament = config.evolution_sizes()
     return EvolutionStrategy(space, task.input_shape, task.head, population=population,
-                             tournament=tournament, crossover_rate=config.crossover_rate)
+                             tournament=tournament, crossover_rate=config.crossover_rate,
+                             mutation=config.mutation)

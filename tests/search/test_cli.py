@@ -22,6 +22,7 @@ def test_search_prints_progress_and_the_top_architectures(workdir, capsys):
     out = capsys.readouterr().out
     assert "[3/3] trial 2" in out and "best" in out and "eta" in out  # plain progress lines
     assert "top 3 by validation accuracy" in out
+    assert "[random]" in out and "origin" in out  # where each architecture came from
     assert "runs/ffn-wine/bench/ffn/wine/" in out and ".onnx" in out
     check_run(workdir / "runs" / "ffn-wine", 3)
 

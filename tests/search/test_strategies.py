@@ -50,7 +50,10 @@ def test_evolution_samples_at_random_until_the_population_is_full(space):
     history = History.of(completed(space, [0.1, 0.2, 0.3]))
     assert strategy.propose(history, random.Random(0)).origin == "random"
     history = History.of(completed(space, [0.1, 0.2, 0.3, 0.4]))
-    assert strategy.propose(history, random.Random(0)).origin == "mutation"
+    assert strategy.propose(history, random.Random(0)).origin.startswith("mutation:")
+    subtree = EvolutionStrategy(space, SHAPE, HEAD, population=4, tournament=2,
+                                mutation="subtree")  # einspace's, kept as the baseline
+    assert subtree.propose(history, random.Random(0)).origin == "mutation"
 
 
 def test_a_full_tournament_picks_the_fittest_and_its_child_is_valid(space, seed):

@@ -1,0 +1,256 @@
+"""Small-step mutations: one edit of an architecture that keeps it valid and close.
+
+:meth:`nas.space.Space.mutate` resamples a whole random subtree, the root included, so
+a good parent often gets a child that shares little with it. The mutations here make
+**one small edit**, chosen among the kinds below, only where the grammar derives the
+result and shapes stay valid (every child is type-checked on the task's input shape,
+within the space's limits, with the task's head):
+
+* ``leaf``: one value of a leaf op moved to a neighbouring value of its grammar rule
+  (a width 64 -> 32 or 128, a kernel 3 -> 5, a window, a head count, a family op's
+  parameter);
+* ``swap``: a leaf op replaced by another op of the same kind that the grammar derives at
+  that place and that gives the same output shape (``relu`` -> ``gelu``, ``linear(64)``
+  -> ``lecun_linear(64)``, ``add`` -> ``mul``);
+* ``insert``: a shape-keeping op (not ``identity``) put before or after a module, as a
+  ``sequential`` of the two;
+* ``add-norm``, ``add-activation``: the same with a normalisation / an activation;
+* ``remove``: a ``sequential``'s shape-keeping child of at most three nodes dropped, or a
+  residual wrapper (``branch2(clone, M, identity, add)``) unwrapped to ``M``;
+* ``wrap-residual``: a shape-keeping module ``M`` wrapped as ``branch2(clone, M,
+  identity, add)`` (any two-branch rule of the grammar with ``clone``, ``identity`` and
+  ``add`` where they can appear);
+* ``subtree``: one subtree resampled from its slot, the site drawn with weight
+  1/size^2 (small subtrees far more often), never the root.
+
+:func:`small_mutation` draws a kind (weights :data:`KIND_WEIGHTS`), tries its edits in a
+random order until one type-checks, and moves on to another kind when none does. Every
+random choice comes from the given ``rng``: the same seed gives the same child.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from nas.architecture import Architecture, Node, Value
+from nas.derive import NodeInfo, TypedArchitecture
+from nas.ops.registry import Shape, get_op
+
+#: relative weight of each mutation kind (renormalised over the kinds asked for)
+KIND_WEIGHTS = {"leaf": 0.30, "swap": 0.20, "insert": 0.08, "add-norm": 0.05,
+                "add-activation": 0.07, "remove": 0.10, "wrap-residual": 0.10,
+                "subtree": 0.10}
+KINDS = tuple(KIND_WEIGHTS)
+#: ops that ``add-norm`` / ``add-activation`` insert (when the grammar offers them there)
+NORMS = frozenset({"norm"})
+ACTIVATIONS = frozenset({"relu", "leakyrelu", "gelu", "silu", "selu", "tanh"})
+#: edits type-checked per kind before trying another kind
+MAX_TRIES = 24
+#: largest child a ``remove`` drops from a sequential
+REMOVE_MAX_NODES = 3
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A mutated architecture and the kind of edit that made it (one of :data:`KINDS`)."""
+
+    arch: Architecture
+    kind: str
+
+
+def small_mutation(space, arch: Architecture, input_shape: Shape, rng: random.Random,
+                   head=None, kinds: tuple[str, ...] | None = None) -> Mutant:
+    """One small edit of ``arch`` (see the module docstring), valid for ``input_shape``
+    and ``head`` within ``space``'s limits.
+
+    Args:
+        space: the :class:`~nas.space.Space` of ``arch``.
+        kinds: the kinds to draw from (default all of :data:`KINDS`).
+
+    Returns:
+        Mutant; when no edit of any kind type-checks, a :meth:`Space.mutate` child with
+        kind ``subtree``.
+    """
+    typed = space.check(arch, input_shape)
+    pending = list(kinds or KINDS)
+    while pending:
+        kind = rng.choices(pending, [KIND_WEIGHTS[k] for k in pending])[0]
+        pending.remove(kind)
+        child = _first_valid(space, arch, typed, input_shape, head, kind, rng)
+        if child is not None:
+            return Mutant(child, kind)
+    return Mutant(space.mutate(arch, input_shape, rng, head), "subtree")
+
+
+def _first_valid(space, arch, typed, input_shape, head, kind, rng) -> Architecture | None:
+    if kind == "subtree":
+        return _subtree(space, arch, typed, input_shape, head, rng)
+    edits = list(EDITS[kind](space, typed))
+    rng.shuffle(edits)
+    for path, new in edits[:MAX_TRIES]:
+        child = space._accept(arch.root.replace(path, new), input_shape, head)
+        if child is not None and child != arch:
+            return child
+    return None
+
+
+Edit = tuple[tuple[int, ...], Node]
+
+
+# --- leaf values and op swaps --------------------------------------------------------
+
+
+def _leaf_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
+    """Each value of each leaf op moved one step along its rule's list of values."""
+    values = space.grammar.values
+    for site in typed.records:
+        for i, child in enumerate(site.node.children):
+            if not isinstance(child, Value) or child.rule not in values:
+                continue
+            options = list(values[child.rule])
+            at = options.index(child.text) if child.text in options else -1
+            for j in (at - 1, at + 1):
+                if at >= 0 and 0 <= j < len(options):
+                    yield site.path, _with_child(site.node, i, Value(child.rule, options[j]))
+
+
+def _swap_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
+    """Each leaf op replaced by another op of its kind with the same output shape."""
+    for site in typed.records:
+        kind = get_op(site.node.op).kind
+        if site.node.subnodes or kind in ("sequential", "branching", "routing"):
+            continue
+        for rule in space.grammar.derivable_rules.get(site.slot, ()):
+            if rule.op == site.node.op or not rule.is_leaf or get_op(rule.op).kind != kind:
+                continue
+            for c in space._leaves.candidates(rule, site.x, site.ctx):
+                if c.out == site.out:
+                    yield site.path, Node(rule.op, c.children)
+
+
+# --- structural edits ----------------------------------------------------------------
+
+
+def _insert_edits(space, typed: TypedArchitecture, allowed: Callable[[str], bool]
+                  ) -> Iterator[Edit]:
+    """A shape-keeping leaf op (``allowed`` by name) before or after a module."""
+    seq = _sequential_op(space)
+    if seq is None:
+        return
+    for site in _module_sites(space, typed, seq):
+        for before in (False, True):
+            shape = site.x if before else site.out
+            for op, c in _keeping_leaves(space, shape, allowed):
+                pair = (Node(op, c.children), site.node) if before else \
+                    (site.node, Node(op, c.children))
+                yield site.path, Node(seq, pair)
+
+
+def _remove_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
+    """A small shape-keeping child of a sequential dropped; a residual unwrapped."""
+    for site in typed.records:
+        node, kind = site.node, get_op(site.node.op).kind
+        if kind == "sequential" and len(node.children) == 2:
+            for drop in (0, 1):
+                gone = node.children[drop]
+                if isinstance(gone, Node) and gone.size() <= REMOVE_MAX_NODES:
+                    yield site.path, node.children[1 - drop]
+        elif kind == "branching" and _is_residual(node):
+            yield site.path, node.children[1]
+
+
+def _wrap_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
+    """A shape-keeping module wrapped in a residual branch."""
+    for site in typed.records:
+        if site.x != site.out or _is_residual(site.node):
+            continue
+        for rule in space.grammar.derivable_rules.get(site.slot, ()):
+            if get_op(rule.op).kind != "branching" or len(rule.slots) != 4:
+                continue
+            ops = [space.grammar.derivable_ops.get(s, ()) for s in rule.slots]
+            if "clone" in ops[0] and "identity" in ops[2] and "add" in ops[3]:
+                yield site.path, Node(rule.op, (Node("clone"), site.node, Node("identity"),
+                                                Node("add")))
+                break
+
+
+def _is_residual(node: Node) -> bool:
+    kids = node.children
+    return (len(kids) == 4 and get_op(node.op).kind == "branching"
+            and kids[0] == Node("clone") and kids[2] == Node("identity")
+            and kids[3] == Node("add"))
+
+
+def _sequential_op(space) -> str | None:
+    ops = {r.op for rules in space.grammar.derivable_rules.values() for r in rules
+           if get_op(r.op).kind == "sequential" and len(r.slots) == 2}
+    return min(ops) if ops else None
+
+
+def _module_sites(space, typed: TypedArchitecture, seq: str) -> Iterator[NodeInfo]:
+    """Nodes at places where a sequential may stand (so a pair can replace them)."""
+    for site in typed.records:
+        if seq in space.grammar.derivable_ops.get(site.slot, ()):
+            yield site
+
+
+def _keeping_leaves(space, shape, allowed: Callable[[str], bool]):
+    """(op, typed candidate) of the grammar's module leaf ops that map ``shape`` to itself."""
+    seen = set()
+    for rules in _module_leaf_rules(space):
+        for rule in rules:
+            if rule.rule in seen or not allowed(rule.op):
+                continue
+            seen.add(rule.rule)
+            for c in space._leaves.candidates(rule, shape, None):
+                if c.out == shape:
+                    yield rule.op, c
+
+
+def _module_leaf_rules(space):
+    """Leaf rules that a sequential's slots derive."""
+    for rule_list in space.grammar.derivable_rules.values():
+        for rule in rule_list:
+            if get_op(rule.op).kind == "sequential":
+                yield [r for s in rule.slots for r in space.grammar.derivable_rules.get(s, ())
+                       if r.is_leaf and get_op(r.op).kind == "computation"]
+
+
+def _with_child(node: Node, i: int, child) -> Node:
+    children = list(node.children)
+    children[i] = child
+    return Node(node.op, tuple(children))
+
+
+# --- subtree resampling ----------------------------------------------------------------
+
+
+def _subtree(space, arch, typed, input_shape, head, rng) -> Architecture | None:
+    """Resample one subtree, the site drawn with weight 1/size^2, never the root."""
+    sites = [s for s in typed.records if s.path]
+    if not sites:
+        return None
+    weights = [1.0 / s.node.size() ** 2 for s in sites]
+    for _ in range(MAX_TRIES):
+        site = rng.choices(sites, weights)[0]
+        sub = space._resample_at(site, typed, rng)
+        if sub is None or sub == site.node:
+            continue
+        child = space._accept(arch.root.replace(site.path, sub), input_shape, head)
+        if child is not None:
+            return child
+    return None
+
+
+EDITS: dict[str, Callable] = {
+    "leaf": _leaf_edits,
+    "swap": _swap_edits,
+    "insert": lambda space, typed: _insert_edits(space, typed, lambda op: op != "identity"),
+    "add-norm": lambda space, typed: _insert_edits(space, typed, NORMS.__contains__),
+    "add-activation": lambda space, typed: _insert_edits(space, typed,
+                                                         ACTIVATIONS.__contains__),
+    "remove": _remove_edits,
+    "wrap-residual": _wrap_edits,
+}

@@ -1,0 +1,122 @@
+"""Small-step mutations: each kind makes one valid, parseable, buildable, small edit."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from bench.tasks.base import HeadSpec
+from nas.architecture import Node
+from nas.builder import build_model
+from nas.mutation import KINDS, REMOVE_MAX_NODES, small_mutation
+from nas.space import load_space
+
+HEAD = HeadSpec("classification", 3)
+#: (grammar, input shape, parents): references and the CNN-like parents of issue 13
+PARENTS = {
+    "einspace": ((1, 8, 8), ["cnn", "resnet-block"]),
+    "ffn": ((12,), ["mlp", "selu-mlp"]),
+    "kan": ((2,), ["kan-2layer"]),
+    "metamixer": ((1, 8, 8), ["metamixer"]),
+}
+CASES = [(g, name, kind) for g, (_, names) in PARENTS.items() for name in names
+         for kind in KINDS]
+
+
+def parent_of(grammar: str, name: str):
+    space = load_space(grammar)
+    return space, space.references()[name][0], PARENTS[grammar][0]
+
+
+def edit_site(a: Node, b: Node) -> tuple[tuple[int, ...], Node, Node]:
+    """The deepest place where two trees differ: both are equal outside the subtree
+    there (descends while exactly one child differs and the rest match)."""
+    path = ()
+    while a.op == b.op and len(a.children) == len(b.children):
+        differ = [i for i, (x, y) in enumerate(zip(a.children, b.children, strict=True))
+                  if x != y]
+        if len(differ) != 1 or not isinstance(a.children[differ[0]], Node):
+            break
+        i = differ[0]
+        a, b, path = a.children[i], b.children[i], path + (i,)
+    return path, a, b
+
+
+def is_one_edit(kind: str, old: Node, new: Node) -> bool:
+    """Whether ``new`` replaces ``old`` as an edit of ``kind`` does."""
+    same_shape = old.op == new.op and len(old.children) == len(new.children)
+    if kind == "leaf":  # one value of one leaf op
+        return same_shape and not old.subnodes and sum(
+            x != y for x, y in zip(old.children, new.children, strict=True)) == 1
+    if kind == "swap":  # one leaf op for another
+        return not old.subnodes and not new.subnodes and old.op != new.op
+    if kind in ("insert", "add-norm", "add-activation"):  # sequential(old, op) or (op, old)
+        return (len(new.children) == 2 and old in new.children
+                and all(c == old or not c.subnodes for c in new.children))
+    if kind == "remove":  # a small child of a sequential dropped, or a residual unwrapped
+        return new in old.children and old.size() - new.size() <= REMOVE_MAX_NODES + 3
+    if kind == "wrap-residual":
+        return new.children == (Node("clone"), old, Node("identity"), Node("add"))
+    return True  # subtree: checked apart (not the root)
+
+
+@pytest.mark.parametrize("grammar, name, kind", CASES)
+def test_each_kind_is_one_valid_small_edit(grammar, name, kind):
+    space, parent, shape = parent_of(grammar, name)
+    for seed in range(3):
+        found = small_mutation(space, parent, shape, random.Random(seed), HEAD, kinds=(kind,))
+        child = found.arch
+        assert child != parent and space.parse(str(child)) == child
+        space.check(child, shape, HEAD, enforce_limits=True)
+        if found.kind != kind:  # this parent offers no such edit: the fallback says so
+            assert found.kind == "subtree"
+            continue
+        path, old, new = edit_site(parent.root, child.root)
+        assert is_one_edit(kind, old, new), f"{kind}: {old} -> {new}"
+        if kind == "subtree":
+            assert path != ()  # never the root
+
+
+@pytest.mark.parametrize("grammar, name", [("einspace", "cnn"), ("ffn", "mlp")])
+def test_children_build_and_train_a_step(grammar, name):
+    space, parent, shape = parent_of(grammar, name)
+    for kind in KINDS:
+        child = small_mutation(space, parent, shape, random.Random(1), HEAD, (kind,)).arch
+        model = build_model(child, space, shape, HEAD)
+        model(torch.randn(2, *shape)).pow(2).mean().backward()
+        typed = space.check(child, shape, HEAD)
+        assert sum(p.numel() for p in model.parameters()) == typed.params
+
+
+@pytest.mark.parametrize("grammar, name", [("einspace", "cnn"), ("ffn", "mlp"),
+                                           ("metamixer", "metamixer")])
+def test_the_same_seed_gives_the_same_child(grammar, name):
+    space, parent, shape = parent_of(grammar, name)
+    for seed in range(5):
+        a = small_mutation(space, parent, shape, random.Random(seed), HEAD)
+        b = small_mutation(space, parent, shape, random.Random(seed), HEAD)
+        assert a == b
+    kinds = {small_mutation(space, parent, shape, random.Random(s), HEAD).kind
+             for s in range(40)}
+    assert len(kinds) >= 3  # several kinds are drawn, not one
+
+
+def test_every_kind_applies_somewhere():
+    """Each kind has a parent among the references where it makes its own edit."""
+    made = set()
+    for grammar, name, kind in CASES:
+        space, parent, shape = parent_of(grammar, name)
+        if small_mutation(space, parent, shape, random.Random(0), HEAD, (kind,)).kind == kind:
+            made.add(kind)
+    assert made == set(KINDS)
+
+
+def test_sampled_einspace_parents_mutate_validly():
+    space, shape = load_space("einspace"), (1, 8, 8)
+    for seed in range(8):
+        parent = space.sample(shape, seed=seed, head=HEAD)
+        child = small_mutation(space, parent, shape, random.Random(seed), HEAD).arch
+        assert child != parent and space.parse(str(child)) == child
+        space.check(child, shape, HEAD, enforce_limits=True)
