@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from predictors.shipped import DATA_DIR, default_predictor_path
+
 #: (grammar, task, budget, epochs): >= 3 grammars, >= 2 tasks. The tasks are chosen for
 #: labels a predictor can rank: ``digits`` (360 validation images) and the KAN paper's
 #: regression fit ``kan-expsin`` (250 validation points, continuous RMSE; the validation
@@ -42,7 +44,6 @@ PLAN = [
     ("einspace", "kan-expsin", 500, 20), ("versatileffn", "digits", 350, 4),
     ("einspace", "digits", 250, 4), ("metamixer", "digits", 300, 4),
 ]
-DATA = Path(__file__).resolve().parents[1] / "predictors" / "data"
 #: the shipped predictor's regressor: the best in-space ranker of the benchmark
 #: (docs/predictor.md); its encoder and features are the defaults (hashing, text+graph)
 SHIPPED_REGRESSOR = "blend"
@@ -102,18 +103,18 @@ def merge_and_train(out: Path) -> None:
     print(f"merged {len(roots)} stores: added {report.added}, replaced {report.replaced}, "
           f"{len(report.duplicates)} duplicates", flush=True)
     frame = merged.to_dataframe()
-    DATA.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     columns = [c for c in ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric",
                            "higher_is_better", "val_score", "test_score", "params", "macs",
                            "train_seconds", "epochs", "hparams", "seed", "created_at")
                if c in frame.columns]
-    frame[columns].to_csv(DATA / "default-store-index.csv", index=False)
+    frame[columns].to_csv(DATA_DIR / "default-store-index.csv", index=False)
     sizes = frame.groupby(["grammar", "task"]).size()
     print(f"{len(frame)} records, {frame['grammar'].nunique()} grammars, "
           f"{frame['task'].nunique()} tasks; per group: "
           + ", ".join(f"{g}/{t} {n}" for (g, t), n in sizes.items()), flush=True)
     predictor = train_from_store(out / "bench", regressor=SHIPPED_REGRESSOR)
-    path = predictor.save(DATA / "default.predictor", metadata=predictor.metadata_)
+    path = predictor.save(default_predictor_path(), metadata=predictor.metadata_)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)", flush=True)
 
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from bench.augment import augmenter
 from bench.tasks.base import Split, Task
-from nas.errors import TrainingError
+from nas.errors import TrainingError, first_line
 from nas.records import from_known_keys
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -141,11 +141,11 @@ def train_model(model: nn.Module, task: Task, hparams: HParams | None = None,
     except TrainingError:
         raise
     except MemoryError as exc:
-        raise TrainingError(f"out of memory: {_first_line(exc)}") from exc
+        raise TrainingError(f"out of memory: {first_line(exc)}") from exc
     except RuntimeError as exc:  # torch's own OOM errors are RuntimeErrors too
         if _is_oom(exc):
-            raise TrainingError(f"out of memory: {_first_line(exc)}") from exc
-        raise TrainingError(f"runtime error in the model: {_first_line(exc)}") from exc
+            raise TrainingError(f"out of memory: {first_line(exc)}") from exc
+        raise TrainingError(f"runtime error in the model: {first_line(exc)}") from exc
 
 
 class _Loop:
@@ -319,8 +319,3 @@ def _better(value: float, best: float, higher_is_better: bool) -> bool:
 def _is_oom(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

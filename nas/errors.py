@@ -7,6 +7,14 @@ wrong and what to do next. The CLI prints the message on one line and exits non-
 from string import Formatter
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of ``exc``'s message, stripped and at most 400 characters
+    (the exception's type name when it has none): what a one-line report quotes of a
+    library's multi-line error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]
+
+
 class NasError(Exception):
     """Base of every error the platform raises on purpose."""
 
@@ -49,7 +57,6 @@ class PredictorError(NasError):
 
 class LeaderboardError(NasError):
     """Nothing to rank, or the requested report cannot be produced."""
-
 
 
 class OptionError(NasError):

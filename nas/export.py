@@ -42,7 +42,7 @@ import onnx
 import torch
 from torch import nn
 
-from nas.errors import ExportError
+from nas.errors import ExportError, first_line
 from nas.onnx_cost import count_macs, count_params, measure_latency
 from nas.onnx_file import (
     encode_metadata_value,
@@ -185,7 +185,7 @@ def _run_exporter(name: str, model: nn.Module, shape: tuple[int, ...], opset: in
     except ExportError:
         raise
     except Exception as exc:  # torch raises many types here; all mean "cannot export"
-        detail = f"{type(exc).__name__}: {_first_line(exc)}"
+        detail = f"{type(exc).__name__}: {first_line(exc)}"
         raise ExportError(f"{name} exporter failed: {detail}") from exc
 
 
@@ -225,7 +225,7 @@ def _check(proto: onnx.ModelProto, exporter: str) -> None:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
         raise ExportError(
-            f"{exporter} export fails onnx.checker: {_first_line(exc)}"
+            f"{exporter} export fails onnx.checker: {first_line(exc)}"
         ) from exc
 
 
@@ -239,7 +239,7 @@ def _parity(proto, model, shape, batch_sizes, rtol, atol, seed, exporter) -> tup
         )
     except Exception as exc:
         raise ExportError(
-            f"onnxruntime cannot load the {exporter} export: {_first_line(exc)}"
+            f"onnxruntime cannot load the {exporter} export: {first_line(exc)}"
         ) from exc
     worst_abs = worst_rel = 0.0
     for batch in batch_sizes:
@@ -249,7 +249,7 @@ def _parity(proto, model, shape, batch_sizes, rtol, atol, seed, exporter) -> tup
             outs = session.run(None, {INPUT_NAME: x.detach().cpu().numpy()})
         except Exception as exc:
             raise ExportError(
-                f"onnxruntime fails at batch {batch} on the {exporter} export: {_first_line(exc)}"
+                f"onnxruntime fails at batch {batch} on the {exporter} export: {first_line(exc)}"
             ) from exc
         for ref, out in zip(refs, outs, strict=True):
             abs_err, rel_err, ok = _compare(ref, out, rtol, atol)
@@ -325,7 +325,7 @@ def _forward(model: nn.Module, x: torch.Tensor):
         shape = "x".join(str(d) for d in x.shape)
         raise ExportError(
             f"the model fails on an input of shape {shape} before export: "
-            f"{type(exc).__name__}: {_first_line(exc)}"
+            f"{type(exc).__name__}: {first_line(exc)}"
         ) from exc
 
 
@@ -365,11 +365,6 @@ def _session_options():
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     return opts
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:400]
 
 
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "onnxscript", "torch._dynamo")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from nas.architecture import Architecture, Node
 from nas.derive import ROLE_KINDS, Deriver, LeafTable, Limits, NodeInfo, TypedArchitecture
-from nas.errors import ArchitectureError, GrammarError, SamplingError
+from nas.errors import ArchitectureError, GrammarError, NasError, SamplingError
 from nas.grammar import Grammar, list_builtin, load_grammar
 from nas.heads import head_accepts, head_params
 from nas.ops.registry import Shape, get_op
@@ -232,3 +232,21 @@ def load_space(name_or_path: str | Path, limits: Limits | None = None) -> Space:
 def list_grammars() -> list[str]:
     """Names of the built-in grammars."""
     return list_builtin()
+
+
+def parse_shape(text: str) -> Shape:
+    """The per-sample input shape of an ``--input-shape`` option, no batch axis:
+    ``"1x28x28"`` -> ``(1, 28, 28)`` (C x H x W), ``"40x1"`` (S x D) or ``"13"`` (D);
+    ``,`` may stand for ``x`` and spaces around numbers are ignored.
+
+    Raises:
+        NasError: not 1 to 3 positive integers.
+    """
+    try:
+        shape = tuple(int(part) for part in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        shape = ()
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise NasError(f"bad input shape {text!r}: write C x H x W (1x28x28), S x D (40x1) "
+                       f"or D (13), positive integers without the batch axis")
+    return shape

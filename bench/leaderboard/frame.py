@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from bench.leaderboard.sources import (
     load_study,
     unwrap_study,
 )
+from nas.durations import format_duration
 from nas.errors import LeaderboardError
 
 #: columns of :func:`leaderboard_frame`, in order (docs/leaderboard.md describes each)
@@ -316,7 +316,8 @@ def _reproducibility(data, evals, rows, root, task, metric, maximize) -> dict[st
     info["strategies"] = _join(evals["strategy"]) or "(unknown)"
     info["seeds"] = _seeds(evals["seed"])
     info["evaluations"] = _count_text(_counts(evals), len(rows))
-    info["training time"] = _duration(float(evals["train_seconds"].sum(skipna=True)))
+    seconds = float(evals["train_seconds"].sum(skipna=True))
+    info["training time"] = format_duration(seconds) if seconds > 0 else "(not recorded)"
     if data is not None:
         info.update(_study_attrs(data))
     return info
@@ -349,14 +350,6 @@ def _count_text(counts: dict[str, int], n_archs: int) -> str:
     text += f", {counts['failed']} failed" if counts["failed"] else ""
     text += f", {counts['pruned']} pruned" if counts["pruned"] else ""
     return f"{text}; {n_archs} distinct architectures"
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds <= 0:
-        return "(not recorded)"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
 
 
 def _study_attrs(data: StudyData) -> dict[str, str]:

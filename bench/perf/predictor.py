@@ -87,8 +87,8 @@ def _median_rate(fn, n: int, repeats: int, before=None) -> tuple[float, float]:
 
 def _shipped_rate(files: list[str], floor: float, repeats: int) -> dict:
     """Predictions/s of the shipped default predictor (hashing + blend), as `nas predict`."""
-    from nas.search.predictor_strategy import default_predictor_path
     from predictors import OnnxNetPredictor
+    from predictors.shipped import default_predictor_path
 
     row = {"figure": "predictions/s from ONNX files, the shipped predictor (hashing + blend)",
            "unit": "models/s", "baseline": floor, "baseline_is": "onnx.load alone",

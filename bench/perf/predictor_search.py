@@ -132,7 +132,7 @@ def _first_reaching(curve: list[float], target: float, maximize: bool,
 
 
 def _warm_start() -> str:
-    from nas.search.predictor_strategy import default_predictor_path
+    from predictors.shipped import default_predictor_path
 
     return "the shipped default predictor" if default_predictor_path().is_file() else \
         "random (no default predictor shipped)"

@@ -49,12 +49,12 @@ def export(
     from bench.tasks import get_task
     from nas.builder import build_model
     from nas.export import DEFAULT_OPSET, export_onnx
-    from nas.space import load_space
+    from nas.space import load_space, parse_shape
 
     space = load_space(grammar)
     architecture = space.parse(_arch_text(arch))
     the_task = get_task(task)
-    shape = _parse_shape(input_shape) if input_shape else tuple(the_task.input_shape)
+    shape = parse_shape(input_shape) if input_shape else tuple(the_task.input_shape)
     torch.manual_seed(seed)
     model = build_model(architecture, space, shape, the_task.head)
     meta = {"arch_id": architecture.id, "arch": str(architecture), "grammar": space.name,
@@ -75,16 +75,6 @@ def _arch_text(arch: str) -> str:
     if not arch.startswith("@"):
         return arch
     return read_text(arch[1:], "architecture file").strip()
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(p) for p in text.lower().replace(",", "x").split("x") if p.strip())
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        fail(f"--input-shape {text!r} is not a shape like 3x32x32 (no batch axis)")
-    return shape
 
 
 def _open(store: Path, create: bool = False):

@@ -23,13 +23,6 @@ app.add_typer(predictor_app, name="predictor")
 STORE_OPTION = typer.Option(..., "--store", "-s", help="ONNX-Bench store directory.")
 
 
-def default_predictor_path() -> Path:
-    """Where the shipped default predictor lives inside the installed package."""
-    from importlib.resources import files
-
-    return Path(str(files("predictors") / "data" / "default.predictor"))
-
-
 @app.command("predict")
 def predict(
     models: list[Path] = typer.Argument(..., help="ONNX files to score."),
@@ -40,6 +33,7 @@ def predict(
     """Predict the score of ONNX models with an ONNX-Net predictor (any ONNX file works)."""
     from nas.errors import PredictorError
     from predictors import OnnxNetPredictor
+    from predictors.shipped import default_predictor_path
 
     path = predictor or default_predictor_path()
     if predictor is None and not path.is_file():

@@ -57,11 +57,11 @@ def search(
 
 def _limits(config) -> str:
     """``budget 16``, ``time limit 20m`` or both."""
-    from nas.search.progress import duration
+    from nas.durations import format_duration
 
     parts = [f"budget {config.budget}"] if config.budget is not None else []
     if config.time_limit_s is not None:
-        parts.append(f"time limit {duration(config.time_limit_s)}")
+        parts.append(f"time limit {format_duration(config.time_limit_s)}")
     return ", ".join(parts)
 
 

@@ -13,18 +13,6 @@ from nas.json_text import dumps
 from nas.paths import read_text
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"1x28x28"`` -> ``(1, 28, 28)``; ``"2"`` -> ``(2,)``. NasError on bad text."""
-    try:
-        shape = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        shape = ()
-    if not shape or any(d < 1 for d in shape) or len(shape) > 3:
-        raise NasError(f"bad input shape {text!r}: write C x H x W (1x28x28), S x D (40x1) "
-                       f"or D (13), positive integers")
-    return shape
-
-
 def _space(grammar: str, max_nodes: int | None = None, max_params: int | None = None):
     from nas.derive import Limits
     from nas.space import load_space
@@ -66,6 +54,8 @@ def sample(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Sample valid architectures from a grammar."""
+    from nas.space import parse_shape  # lark and the op tables: only where a space is used
+
     if n < 1:
         fail("-n must be at least 1")
     space = _space(grammar, max_nodes, max_params)
@@ -103,6 +93,8 @@ def validate(
     architecture may still exceed the sampling limits (a search never proposes it, but
     export and evaluation work); the line says so, and --limits makes that invalid.
     """
+    from nas.space import parse_shape  # lark and the op tables: only where a space is used
+
     lines = _read_architectures(architecture, file)
     space = _space(grammar, max_nodes, max_params)
     shape, head = _head(task, None, parse_shape(input_shape))

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from nas.architecture import Architecture
-from nas.errors import ArchitectureError, NasError, TrainingError
+from nas.errors import ArchitectureError, NasError, TrainingError, first_line
 
 
 @dataclass
@@ -109,10 +109,5 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
         proto = export_onnx(model.cpu(), ctx.task.input_shape).model
         stored = ctx.store.add(proto, record, latency=True)
     except Exception as exc:  # export and store failures must not lose the evaluation
-        return {"store_error": f"{type(exc).__name__}: {_first_line(exc)}"}
+        return {"store_error": f"{type(exc).__name__}: {first_line(exc)}"}
     return {"onnx_path": stored["onnx_path"]}
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict
-from importlib.resources import files
 from pathlib import Path
 
 from nas.architecture import Architecture
@@ -54,11 +53,6 @@ MUTANT_PARENTS = 4
 POOL_BLOCKS = 4
 #: encoded candidate graphs kept per process (the study's own are kept apart, all of them)
 _CANDIDATE_CACHE = 1024
-
-
-def default_predictor_path() -> Path:
-    """The shipped default predictor (the file ``nas predict`` uses)."""
-    return Path(str(files("predictors") / "data" / "default.predictor"))
 
 
 class PredictorStrategy(Strategy):
@@ -205,6 +199,8 @@ class PredictorStrategy(Strategy):
         self._default = None
         if self.default_predictor is False:
             return None
+        from predictors.shipped import default_predictor_path  # predictors: only when used
+
         path = Path(self.default_predictor or default_predictor_path())
         if not path.is_file():
             return None

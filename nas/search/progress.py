@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TextIO
 
+from nas.durations import format_duration
 from nas.search.clock import study_seconds
 from nas.search.history import History, TrialRecord
 
@@ -37,18 +38,6 @@ def _budget_eta(history: History, budget: int) -> float | None:
         return None
     mean = statistics.fmean(r.finished - r.started for r in done[-10:])
     return remaining * mean / max(1, len(history.running))
-
-
-def duration(seconds: float | None) -> str:
-    """``1h02m``, ``3m05s``, ``12s``; ``?`` when unknown."""
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def _score(value: float | None) -> str:
@@ -110,7 +99,7 @@ class SearchProgress:
         new = [r for r in finished if r.number not in self._seen]
         self._seen.update(r.number for r in new)
         best = history.best()
-        eta = duration(eta_seconds(history, self.budget, self.time_limit_s))
+        eta = format_duration(eta_seconds(history, self.budget, self.time_limit_s))
         if self._bar is not None:
             shown = len(finished) if self.budget is None else min(len(finished), self.budget)
             self._bar.update(self._task, completed=shown,

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from nas.errors import StorageError
+from nas.errors import StorageError, first_line
 
 T = TypeVar("T")
 
@@ -138,7 +138,7 @@ def _journal(path: Path, create: bool):
     except OSError as exc:
         raise StorageError(f"cannot open journal file {str(path)!r}: {exc}") from exc
     except Exception as exc:  # a corrupt journal raises from Optuna's replay
-        raise StorageError(f"journal file {str(path)!r} cannot be read ({_first_line(exc)}): "
+        raise StorageError(f"journal file {str(path)!r} cannot be read ({first_line(exc)}): "
                            "it is not an Optuna journal or it is damaged") from exc
 
 
@@ -227,10 +227,10 @@ def _rdb(url: str):
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except ImportError as exc:
         raise StorageError(f"the database driver for {redact(url)!r} is not installed "
-                           f"({_first_line(exc)}): pip install it (psycopg2-binary for "
+                           f"({first_line(exc)}): pip install it (psycopg2-binary for "
                            "PostgreSQL)") from exc
     except (ValueError, TypeError) as exc:
-        raise StorageError(f"storage URL {redact(url)!r} is malformed ({_first_line(exc)}): "
+        raise StorageError(f"storage URL {redact(url)!r} is malformed ({first_line(exc)}): "
                            "expected e.g. postgresql://user@host:5432/dbname") from exc
 
 
@@ -303,9 +303,4 @@ def _root_message(exc: BaseException) -> str:
     """The innermost cause's first line (a driver's message says more than Optuna's)."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    return _first_line(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    return first_line(exc)

@@ -25,9 +25,8 @@ def store(family, tmp_path_factory):
 
 
 def test_predict_without_a_shipped_predictor_says_how_to_train(family, capsys, monkeypatch):
-    from nas.cli import predict as cli
-
-    monkeypatch.setattr(cli, "default_predictor_path", lambda: family[0][0].parent / "none")
+    monkeypatch.setattr("predictors.shipped.default_predictor_path",
+                        lambda: family[0][0].parent / "none")
     assert run_app(["predict", str(family[0][0])]) == 2
     err = capsys.readouterr().err
     assert "nas predictor train" in err and err.count("\n") == 1

@@ -170,7 +170,7 @@ def test_bad_predictor_options_are_refused(options, message):
 
 @pytest.mark.slow
 def test_search_with_the_predictor_strategy_end_to_end(workdir, monkeypatch, capsys):
-    monkeypatch.setattr("nas.search.predictor_strategy.default_predictor_path",
+    monkeypatch.setattr("predictors.shipped.default_predictor_path",
                         lambda: workdir / "none.predictor")  # as if none is shipped
     args = ["search", "-g", "ffn", "-t", "wine", "--strategy", "predictor", "-n", "6",
             "--candidates", "16", "--predictor-warmup", "3", "--epochs", "1",
