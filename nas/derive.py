@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import accumulate, product
 from typing import Any
 
 from nas.architecture import Node, Value
@@ -110,10 +111,14 @@ class LeafTable:
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self.leaf_options: dict[tuple, tuple] = {}
         self.mergeable: dict[tuple, bool] = {}
-        self.reaches: dict[tuple, bool] = {}
+        self.reachable: dict[tuple, frozenset] = {}
         self._takes: dict[tuple, bool] = {}
         self._slot_combos: dict[str, tuple] = {}
         self._reach: dict[tuple, tuple[int, int]] = {}
+        self._typed: dict[tuple, Candidate | None] = {}
+        self._cum_weights: dict[tuple, list[float]] = {}
+        #: rule name -> its op's spec (the registry lookup is on every hot path)
+        self.spec = {name: get_op(rule.op) for name, rule in grammar.nodes.items()}
 
     def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
         key = (rule.rule, x, ctx)
@@ -141,8 +146,8 @@ class LeafTable:
         if len(self._cache) > self.MAX_ENTRIES:
             self._cache.clear()
             self._peaks.clear()
-        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reaches, 1),
-                              (self._takes, 1),
+        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reachable, 10),
+                              (self._takes, 1), (self._typed, 1),
                               (self.leaf_options, 10)):
             if weight * len(cache) > self.MAX_ENTRIES:
                 cache.clear()
@@ -174,17 +179,24 @@ class LeafTable:
 
     def accepts(self, rule: NodeRule, x: Any, ctx: Any) -> bool:
         """Whether some value choice of ``rule`` takes ``x`` (no candidates are built)."""
-        infer = get_op(rule.op).infer
+        infer, fits = self.spec[rule.rule].infer, self._fits
         for _, args in self.combos(rule):
             out = infer(x, args, ctx)
-            if out is not None and self._fits(out):
+            if out is not None and fits(out):
                 return True
         return False
 
-    def produces(self, rule: NodeRule, x: Any, target: Any) -> bool:
-        """Whether some value choice of ``rule`` turns ``x`` into exactly ``target``."""
-        infer = get_op(rule.op).infer
-        return any(infer(x, args, None) == target for _, args in self.combos(rule))
+    def outputs(self, slot: str, x: Any) -> frozenset:
+        """Every output that one leaf op of ``slot`` makes of ``x`` (cached: a branching
+        asks it for one input and many targets)."""
+        key = (slot, x)
+        found = self.reachable.get(key)
+        if found is None:
+            found = self.reachable[key] = frozenset(
+                self.spec[rule.rule].infer(x, args, None)
+                for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
+                for _, args in self.combos(rule))
+        return found
 
     def combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
         """Every value choice of ``rule``: (values, parsed args), computed once."""
@@ -205,13 +217,38 @@ class LeafTable:
 
     def typed(self, rule: NodeRule, combo: tuple[tuple[Value, ...], tuple], x: Any,
               ctx: Any) -> Candidate | None:
-        """One value choice of ``rule`` typed on ``x``, or None if it does not fit."""
-        spec = get_op(rule.op)
+        """One value choice of ``rule`` typed on ``x``, or None if it does not fit (cached:
+        a combo object belongs to one rule and lives as long as this table)."""
+        key = (id(combo), x, ctx)
+        try:
+            return self._typed[key]
+        except KeyError:
+            pass
+        spec = self.spec[rule.rule]
         values, args = combo
         out = spec.infer(x, args, ctx)
-        if out is None or not self._fits(out):
-            return None
-        return Candidate(values, out, spec.params(x, args, ctx), spec.macs(x, args, ctx, out))
+        found = None
+        if out is not None and self._fits(out):
+            found = Candidate(values, out, spec.params(x, args, ctx),
+                              spec.macs(x, args, ctx, out))
+        self._typed[key] = found
+        return found
+
+    def cum_weights(self, rule: str, alts: list[str]) -> list[float]:
+        """Cumulative weights of ``alts`` under ``rule``'s fixed probabilities (the free
+        alternatives share the rest): what ``random.choices`` would compute, cached."""
+        key = (rule, tuple(alts))
+        found = self._cum_weights.get(key)
+        if found is None:
+            fixed = self.grammar.probs[rule]
+            pinned = {a: fixed[a] for a in alts if a in fixed}
+            free = [a for a in alts if a not in fixed]
+            rest = max(0.0, 1.0 - sum(pinned.values()))
+            weights = [pinned[a] if a in pinned else rest / len(free) for a in alts]
+            if sum(weights) <= 0:
+                weights = [1.0] * len(alts)
+            found = self._cum_weights[key] = list(accumulate(weights))
+        return found
 
     def slot_combos(self, slot: str) -> tuple[tuple[NodeRule, tuple], ...]:
         """Every (leaf rule, value choice) that ``slot`` derives in one step."""
@@ -229,8 +266,11 @@ class LeafTable:
                 yield found
 
     def _fits(self, out: Any) -> bool:
-        shapes = out if isinstance(out[0], tuple) else (out,)
-        return all(numel(s) <= self.limits.max_activation and min(s) >= 1 for s in shapes)
+        cap = self.limits.max_activation
+        for shape in (out if isinstance(out[0], tuple) else (out,)):  # hot: no generators
+            if numel(shape) > cap or min(shape) < 1:
+                return False
+        return True
 
 
 class Deriver:
@@ -287,16 +327,11 @@ class Deriver:
                 or self._affordable(self.g.nodes[a], x, ctx)]
 
     def _pick(self, rule: str, alts: list[str]) -> str:
-        fixed = self.g.probs.get(rule)
-        if not fixed:
+        if not self.g.probs.get(rule):
             return self.rng.choice(alts)
-        pinned = {a: fixed[a] for a in alts if a in fixed}
-        free = [a for a in alts if a not in fixed]
-        rest = max(0.0, 1.0 - sum(pinned.values()))
-        weights = [pinned[a] if a in pinned else rest / len(free) for a in alts]
-        if sum(weights) <= 0:
-            weights = [1.0] * len(alts)
-        return self.rng.choices(alts, weights)[0]
+        # random.choices(alts, weights)[0], with the cumulative weights cached
+        cum = self.leaves.cum_weights(rule, alts)
+        return alts[bisect(cum, self.rng.random() * (cum[-1] + 0.0), 0, len(alts) - 1)]
 
     def _affordable(self, rule: NodeRule, x: Any, ctx: Any):
         found = self.leaves.candidates(rule, x, ctx)
@@ -311,7 +346,7 @@ class Deriver:
                 self.limits.max_macs - self.budget.macs)
 
     def _sample_node(self, rule: NodeRule, x: Any, ctx: Any, depth: int):
-        kind = get_op(rule.op).kind
+        kind = self.leaves.spec[rule.rule].kind
         if kind == "sequential":
             return self._retry(self._sample_sequential, rule, x, depth)
         if kind == "branching":
@@ -468,25 +503,23 @@ class Deriver:
             return False
         return later is None or self._leaf_reaches(later, part, trial[0])
 
-    def _leaf_options(self, slot: str, part: Any) -> tuple[tuple[str, Candidate], ...]:
-        """Every single leaf op that ``slot`` offers on ``part``, typed."""
+    def _leaf_options(self, slot: str, part: Any) -> tuple[tuple, dict]:
+        """Every single leaf op that ``slot`` offers on ``part``, typed, and their
+        positions grouped by output (a merge check is made per output, not per option)."""
         key = (slot, part)
         found = self.leaves.leaf_options.get(key)
         if found is None:
-            found = self.leaves.leaf_options[key] = tuple(
-                (rule.op, c) for rule in self.g.derivable_rules[slot] if rule.is_leaf
-                for c in self.leaves.candidates(rule, part, None))
+            options = tuple((rule.op, c) for rule in self.g.derivable_rules[slot]
+                            if rule.is_leaf for c in self.leaves.candidates(rule, part, None))
+            by_out: dict[Any, list[int]] = {}
+            for i, (_, c) in enumerate(options):
+                by_out.setdefault(c.out, []).append(i)
+            found = self.leaves.leaf_options[key] = (options, by_out)
         return found
 
     def _leaf_reaches(self, slot: str, part: Any, target: Any) -> bool:
-        """Whether one leaf op of ``slot`` turns ``part`` into ``target`` (stops at the first)."""
-        key = (slot, part, target)
-        found = self.leaves.reaches.get(key)
-        if found is None:
-            found = self.leaves.reaches[key] = any(
-                self.leaves.produces(rule, part, target)
-                for rule in self.g.derivable_rules[slot] if rule.is_leaf)
-        return found
+        """Whether one leaf op of ``slot`` turns ``part`` into ``target``."""
+        return target in self.leaves.outputs(slot, part)
 
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
@@ -507,8 +540,17 @@ class Deriver:
             c = self.leaves.typed(rule, combo, part, None)
             return (rule.op, c) if c is not None and keeps_open(c) else None
 
-        def exhaustive():
-            return [(op, c) for op, c in self._leaf_options(slot, part) if keeps_open(c)]
+        def exhaustive():  # the options that keep_open accepts, in their order
+            options, by_out = self._leaf_options(slot, part)
+            kept = []
+            for out, where in by_out.items():
+                if out not in verdicts:
+                    verdicts[out] = self._keeps_merge_open(later, part, merge_slot, outs, out, k)
+                if verdicts[out]:
+                    kept += where
+            kept.sort()
+            return [options[i] for i in kept
+                    if options[i][1].params <= params_left and options[i][1].macs <= macs_left]
 
         pool = self.leaves.slot_combos(slot)
         choice = self._draw(pool, usable, exhaustive) if pool else None
