@@ -10,6 +10,7 @@ import traceback
 from typing import NoReturn
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from nas.errors import NasError
@@ -82,7 +83,7 @@ def run_app(argv: list[str] | None = None) -> int:
         typer.echo(INTERRUPTED, err=True)
         return 130
     except typer.TyperException as exc:  # click's usage errors, as click shows them
-        return _usage_error(exc, debug)
+        return _usage_error(exc, debug, argv if argv is not None else sys.argv[1:])
     except Exception as exc:  # anything unexpected
         if debug:
             traceback.print_exc()
@@ -95,7 +96,7 @@ def run_app(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _usage_error(exc: Exception, debug: bool) -> int:
+def _usage_error(exc: Exception, debug: bool, argv: list[str]) -> int:
     """A usage error (missing argument, unknown option, value of the wrong type): the
     usage line, a hint and ``Error: ...`` naming the option, exit 2 (click's default)."""
     show = getattr(exc, "show", None)
@@ -104,5 +105,23 @@ def _usage_error(exc: Exception, debug: bool) -> int:
             traceback.print_exc()
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         return 1
+    if hasattr(exc, "ctx") and exc.ctx is None:
+        # click's parser raises some errors ("Option '-n' requires an argument") without
+        # a context, and then shows no usage line: find the command the user typed
+        exc.ctx = _command_context(argv)
     show()
     return getattr(exc, "exit_code", 2)
+
+
+def _command_context(argv: list[str]):
+    """A click context of the (sub)command that ``argv`` names, for its usage line."""
+    command = typer.main.get_command(app)
+    ctx = command.make_context("nas", [], resilient_parsing=True)
+    for token in argv:
+        if token.startswith("-"):
+            continue
+        sub = getattr(command, "commands", {}).get(token)
+        if sub is None:
+            break
+        command, ctx = sub, sub.make_context(token, [], parent=ctx, resilient_parsing=True)
+    return ctx

@@ -17,6 +17,9 @@ def _space(grammar: str, max_nodes: int | None = None, max_params: int | None = 
     from nas.derive import Limits
     from nas.space import load_space
 
+    for flag, value in (("--max-nodes", max_nodes), ("--max-params", max_params)):
+        if value is not None and value < 1:
+            fail(f"{flag} must be at least 1, got {value}")
     if max_nodes is None and max_params is None:
         return load_space(grammar)
     base = Limits()
@@ -58,6 +61,8 @@ def sample(
 
     if n < 1:
         fail("-n must be at least 1")
+    if classes is not None and classes < 2:
+        fail(f"--classes must be at least 2, got {classes}")
     space = _space(grammar, max_nodes, max_params)
     shape, head = _head(task, classes, parse_shape(input_shape))
     for i in range(n):

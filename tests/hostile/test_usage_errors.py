@@ -21,3 +21,15 @@ def test_usage_errors_exit_2_with_the_usage_line(args, named):
                                else "Usage: nas ")
     assert lines[-1].startswith("Error: ") and named in lines[-1]
     assert "unexpected" not in outcome.err and "Traceback" not in outcome.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("sample", "--classes", "1"), "--classes must be at least 2, got 1"),
+    (("sample", "--classes", "-1"), "--classes must be at least 2"),
+    (("sample", "--max-nodes", "0"), "--max-nodes must be at least 1"),
+    (("validate", "--limits", "--max-params", "-5", "identity"), "--max-params must be"),
+])
+def test_out_of_range_numbers_are_user_errors(args, message):
+    outcome = run_cli(*args)
+    assert outcome.code == 2 and outcome.err.strip() == f"error: {message}" or (
+        outcome.code == 2 and message in outcome.err and len(outcome.err.splitlines()) == 1)
