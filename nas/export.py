@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 from torch import nn
 
 from nas.errors import ExportError, first_line
@@ -180,24 +181,96 @@ def _run_exporter(name: str, model: nn.Module, shape: tuple[int, ...], opset: in
     try:
         with _quiet():
             if name == "torchscript":
-                return _torchscript(model, example, outputs, opset)
-            return _dynamo(model, example, outputs, opset)
+                proto = _torchscript(model, example, outputs, opset)
+            else:
+                proto = _dynamo(model, example, outputs, opset)
     except ExportError:
         raise
     except Exception as exc:  # torch raises many types here; all mean "cannot export"
         detail = f"{type(exc).__name__}: {first_line(exc)}"
         raise ExportError(f"{name} exporter failed: {detail}") from exc
+    _buffers_as_constants(proto, {n for n, _ in model.named_buffers()})
+    return proto
 
 
 def _torchscript(model, example, outputs, opset) -> onnx.ModelProto:
     buf = io.BytesIO()
     axes = {n: {0: "batch"} for n in [INPUT_NAME, *outputs]}
+    # The file keeps exactly the module's parameters (docs/export_store.md, cost figures):
+    # keep_initializers_as_inputs stops the exporter from merging initializers of equal
+    # values (an untrained net's LayerNorm ones and zeros; the extra graph inputs are
+    # dropped below), and PRESERVE (the model is in eval mode) from folding a BatchNorm
+    # into the Conv before it.
     torch.onnx.export(
         model, (example,), buf, dynamo=False, opset_version=opset,
         input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes,
-        do_constant_folding=True,
+        do_constant_folding=True, keep_initializers_as_inputs=True,
+        training=torch.onnx.TrainingMode.PRESERVE,
     )
-    return onnx.load_model_from_string(buf.getvalue())
+    proto = onnx.load_model_from_string(buf.getvalue())
+    _drop_initializer_inputs(proto)
+    _alias_folded_copies(proto, set(model.state_dict()))
+    return proto
+
+
+def _drop_initializer_inputs(proto: onnx.ModelProto) -> None:
+    """Remove the graph inputs that only repeat an initializer (IR >= 4 needs none)."""
+    stored = {t.name for t in proto.graph.initializer}
+    kept = [vi for vi in proto.graph.input if vi.name not in stored]
+    del proto.graph.input[:]
+    proto.graph.input.extend(kept)
+
+
+def _alias_folded_copies(proto: onnx.ModelProto, named: set[str]) -> None:
+    """Store once each tensor that constant folding wrote several times, as torch does.
+
+    A weight used at several places (VersatileFFN's shared FFN) is transposed, and so
+    folded, once per use. Torch's own pass (off with ``keep_initializers_as_inputs``)
+    keeps the first copy and turns each later one into ``Identity(first)`` at the top
+    of the graph; this does the same, in the same order, so files read exactly as
+    before. Unlike torch's pass, it never merges two initializers named after the
+    module's parameters or buffers: two parameters that hold equal values (an untrained
+    net's LayerNorm ones) are still two parameters.
+    """
+    g = proto.graph
+    unique: dict[tuple, str] = {}
+    aliases: list[onnx.NodeProto] = []
+    for t in g.initializer:  # in the order of torch's graph inputs
+        key = (t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes())
+        if key not in unique:
+            unique[key] = t.name
+        elif t.name not in named:
+            aliases.insert(0, onnx.helper.make_node("Identity", [unique[key]], [t.name]))
+    if aliases:
+        gone = {n.output[0] for n in aliases}
+        kept = [t for t in g.initializer if t.name not in gone]
+        del g.initializer[:]
+        g.initializer.extend(kept)
+        nodes = [*aliases, *g.node]
+        del g.node[:]
+        g.node.extend(nodes)
+
+
+def _buffers_as_constants(proto: onnx.ModelProto, buffers: set[str]) -> None:
+    """Turn the initializers that hold torch buffers into ``Constant`` nodes.
+
+    Initializers are the model's weights; a buffer (BatchNorm's running statistics,
+    im2col's fixed one-hot kernel) is state the model does not learn. As ``Constant``
+    nodes they run the same and stay out of the parameter count (nas/onnx_cost.py), so
+    a file counts exactly the module's trainable parameters.
+    """
+    g = proto.graph
+    moved = [t for t in g.initializer if t.name in buffers]
+    if not moved:
+        return
+    kept = [t for t in g.initializer if t.name not in buffers]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    constants = [onnx.helper.make_node("Constant", [], [t.name], name=f"{t.name}/constant",
+                                       value=t) for t in moved]
+    nodes = [*constants, *g.node]
+    del g.node[:]
+    g.node.extend(nodes)
 
 
 def _dynamo(model, example, outputs, opset) -> onnx.ModelProto:

@@ -35,13 +35,32 @@ _COUNTED = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum", *_GATES}
 
 
 def count_params(model: onnx.ModelProto) -> int:
-    """Number of floating-point values in the graph's initializers (the weights).
+    """Trainable parameters: elements of the main graph's floating-point initializers.
 
-    Integer initializers (shape constants, indices) are not parameters and not counted.
+    Not counted: integer initializers (shapes, indices), tensors held in ``Constant``
+    nodes (the platform's exporter writes torch buffers there: BatchNorm statistics,
+    im2col's fixed kernel), and initializers read only as a ``BatchNormalization``'s
+    running mean or variance (statistics, not weights, in files from any exporter).
+    For a model exported by :func:`nas.export.export_onnx` this is exactly
+    ``sum(p.numel() for p in module.parameters())``, head included.
     """
-    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
-              onnx.TensorProto.BFLOAT16}
-    return sum(math.prod(t.dims) for t in model.graph.initializer if t.data_type in floats)
+    statistics = _norm_statistics(model.graph)
+    return sum(math.prod(t.dims) for t in model.graph.initializer
+               if t.data_type in _FLOATS and t.name not in statistics)
+
+
+_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+           onnx.TensorProto.BFLOAT16}
+
+
+def _norm_statistics(graph: onnx.GraphProto) -> set[str]:
+    """Values used only as BatchNormalization's running mean / variance (inputs 3 and 4)."""
+    stats, other = set(), set()
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            is_stat = node.op_type == "BatchNormalization" and i in (3, 4)
+            (stats if is_stat else other).add(name)
+    return stats - other
 
 
 def count_macs(model: onnx.ModelProto) -> int:

@@ -13,7 +13,11 @@ MACs follow the usual analytic counts (a multiply-accumulate per weight use):
 * Gemm / MatMul: ``numel(output) * K`` (the contracted size)
 * LSTM / GRU / RNN: ``gates * seq * batch * hidden * (input + hidden) * directions``
 
-Unknown shapes contribute 0; symbolic dimensions count as 1 (a batch of one).
+Unknown shapes contribute 0; symbolic dimensions count as 1 (a batch of one). These are
+features, kept as the shipped predictor was trained: ``log_params`` is
+:attr:`GraphView.params` (every float tensor stored, buffers and constants included) and
+``log_macs`` sees only shapes that plain shape inference resolves. The store's figures
+(one definition) are :func:`nas.onnx_cost.count_params` / :func:`~nas.onnx_cost.count_macs`.
 """
 
 from __future__ import annotations

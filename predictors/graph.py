@@ -79,7 +79,9 @@ class GraphView:
     inputs: tuple[tuple[str, str], ...]       # (value name, type text)
     nodes: tuple[OpNode, ...]
     outputs: tuple[tuple[str, str], ...]      # (value name or Param text, type text)
-    params: int                               # elements of floating-point initializers
+    # float elements of initializers and folded constants (buffers included): a predictor
+    # feature, not the store's params (nas.onnx_cost.count_params)
+    params: int
 
     def n_ops(self) -> int:
         """Number of operators, sub-graphs included."""

@@ -9,7 +9,8 @@ The CSV has one row per model::
 empty when the file already has ``metadata_props`` key ``score``. Optional columns:
 ``metric``, ``task``, ``name`` (stored as ``arch``; default: the file stem),
 ``higher_is_better``, ``test_score``, ``params``, ``macs``, ``latency_ms``,
-``train_seconds``, ``epochs``, ``seed``, ``hparams`` (JSON).
+``train_seconds``, ``epochs``, ``seed``, ``hparams`` (JSON). ``params`` and ``macs`` are
+counted from the graph in any case; given, they must equal that count.
 
 Every row is checked before anything is written, so a bad row imports nothing. Files are
 copied to ``foreign/<task>/<arch_id>.onnx`` where ``arch_id`` is the first 12 hex digits
@@ -27,6 +28,7 @@ from pathlib import Path
 import onnx
 
 from bench.store.schema import SCORE_KEY, relative_path, row_to_record, validate_record
+from bench.store.store import cost_figures
 from nas.errors import StoreError
 from nas.onnx_file import read_metadata
 
@@ -172,6 +174,7 @@ def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict) -> 
     if not score:
         raise StoreError(f"{where}: no score for {file}: fill the 'score' column or give the "
                          "file metadata_props key 'score'")
+    _check_cost_figures(model, row, where)
     record = {
         **defaults,
         **{k: row[k] for k in ("task", "metric") if row.get(k)},
@@ -187,6 +190,14 @@ def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict) -> 
     except StoreError as exc:
         raise StoreError(f"{where}: {exc}") from None
     return _Prepared(line, file, model, record, checked)
+
+
+def _check_cost_figures(model: onnx.ModelProto, row: dict[str, str], where: str) -> None:
+    """A ``params`` / ``macs`` column must agree with the graph's count (before any write)."""
+    try:
+        cost_figures(model, {k: int(row[k]) for k in ("params", "macs") if row.get(k)})
+    except (ValueError, StoreError) as exc:
+        raise StoreError(f"{where}: {exc}") from None
 
 
 def _read_bytes(file: Path, where: str) -> bytes:

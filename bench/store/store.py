@@ -57,6 +57,24 @@ class RebuildReport:
     removed_temp_files: int
 
 
+def cost_figures(model: onnx.ModelProto, given: dict | None = None) -> dict[str, int]:
+    """``params`` and ``macs`` of ``model``, always counted from its graph.
+
+    There is one definition of each (nas/onnx_cost.py, docs/export_store.md), so a value
+    in ``given`` that differs from the count is an error, not a second opinion.
+
+    Raises:
+        StoreError: ``given`` holds a ``params`` or ``macs`` the graph does not have.
+    """
+    counted = {"params": count_params(model), "macs": count_macs(model)}
+    for key, value in counted.items():
+        if (given or {}).get(key) not in (None, value):
+            raise StoreError(
+                f"{key} {given[key]} was given but the graph counts {value}: leave {key} "
+                f"out, the store counts params and macs from the ONNX graph")
+    return counted
+
+
 class OnnxBenchStore:
     """An ONNX-Bench store rooted at ``root``.
 
@@ -143,10 +161,7 @@ class OnnxBenchStore:
         for key, value in defaults.items():
             if row[key] is None:
                 row[key] = value
-        if row["params"] is None:
-            row["params"] = count_params(model)
-        if row["macs"] is None:
-            row["macs"] = count_macs(model)
+        row.update(cost_figures(model, row))
         if row["latency_ms"] is None and latency:
             row["latency_ms"] = measure_latency(model)
         row["onnx_path"] = relative_path(row)

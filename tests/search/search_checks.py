@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import onnx
 import pandas as pd
 
 from bench.store import OnnxBenchStore
+from nas.onnx_cost import count_macs, count_params
 from nas.onnx_file import read_metadata
 from nas.search.study import SearchStudy
 
@@ -67,6 +69,10 @@ def check_store(root: Path, history) -> None:
         meta = read_metadata(root / row.onnx_path)
         first_key, first_value = next(iter(meta.items()))
         assert first_key == "score" and float(first_value) == trial.value
+        # one number per figure: the study shows what the store counted from the file
+        model = onnx.load(root / row.onnx_path)
+        assert trial.user_attrs["params"] == row.params == count_params(model)
+        assert trial.user_attrs["macs"] == row.macs == count_macs(model)
 
 
 # --- searches in subprocesses (crash tests) ---------------------------------------
