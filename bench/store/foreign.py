@@ -174,7 +174,6 @@ def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict) -> 
     if not score:
         raise StoreError(f"{where}: no score for {file}: fill the 'score' column or give the "
                          "file metadata_props key 'score'")
-    _check_cost_figures(model, row, where)
     record = {
         **defaults,
         **{k: row[k] for k in ("task", "metric") if row.get(k)},
@@ -187,17 +186,11 @@ def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict) -> 
     }
     try:  # types, NaN/inf and the metric's range, checked before anything is written
         checked = validate_record(record)
+        if checked["params"] is not None or checked["macs"] is not None:
+            cost_figures(model, checked)  # a params / macs column must be the graph's count
     except StoreError as exc:
         raise StoreError(f"{where}: {exc}") from None
     return _Prepared(line, file, model, record, checked)
-
-
-def _check_cost_figures(model: onnx.ModelProto, row: dict[str, str], where: str) -> None:
-    """A ``params`` / ``macs`` column must agree with the graph's count (before any write)."""
-    try:
-        cost_figures(model, {k: int(row[k]) for k in ("params", "macs") if row.get(k)})
-    except (ValueError, StoreError) as exc:
-        raise StoreError(f"{where}: {exc}") from None
 
 
 def _read_bytes(file: Path, where: str) -> bytes:
