@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.tasks.base import HeadSpec
 from nas.architecture import Architecture
 from nas.derive import NodeInfo
 from nas.errors import ArchitectureError
-from nas.heads import head_accepts, pooled_features
+from nas.heads import HeadSpec, build_head, head_accepts, pooled_features
 from nas.ops.modules.structure import BranchingModule, RoutingModule, SequentialModule
 from nas.ops.registry import Shape, get_op
 
@@ -77,9 +76,3 @@ class PoolHead(nn.Module):
             x = x.mean(dim=self.pool_dims)
         return self.fc(x)
 
-
-def build_head(head: HeadSpec, out: Shape) -> nn.Module:
-    """The head module for a backbone output ``out``."""
-    if head.kind == "pointer":
-        return nn.Identity()
-    return PoolHead(out, head.n_outputs)

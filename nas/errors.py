@@ -79,3 +79,7 @@ class OptionError(NasError):
     def renamed(self, names: dict[str, str]) -> "OptionError":
         """The same error, with each field spelled as ``names`` says (others unchanged)."""
         return OptionError(*self.problems, names=names)
+
+
+class UnknownNameError(NasError):
+    """A name looked up in a plugin registry (``nas.registry``) is not registered."""

@@ -5,17 +5,13 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nas.architecture import Architecture, Node
 from nas.derive import ROLE_KINDS, Deriver, LeafTable, Limits, NodeInfo, TypedArchitecture
 from nas.errors import ArchitectureError, GrammarError, NasError, SamplingError
 from nas.grammar import Grammar, list_builtin, load_grammar
-from nas.heads import head_accepts, head_params
+from nas.heads import HeadSpec, head_accepts, head_params
 from nas.ops.registry import Shape, get_op
-
-if TYPE_CHECKING:  # annotations only: bench.tasks imports torch (issue 16)
-    from bench.tasks.base import HeadSpec
 
 #: attempts at a whole architecture before giving up (e.g. when a head rejects outputs)
 MAX_ATTEMPTS = 200

@@ -43,8 +43,8 @@ def _cnn(shape) -> nn.Module:
 def _grammar_samples(shape, n: int) -> list[tuple[str, nn.Module]]:
     """``n`` seeded einspace samples with a 10-class head, or none if nas.space is absent."""
     try:
-        from bench.tasks.base import HeadSpec
         from nas.builder import build_model
+        from nas.heads import HeadSpec
         from nas.space import load_space
     except ImportError:
         return []

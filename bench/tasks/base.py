@@ -2,7 +2,7 @@
 
 A task fixes its train/validation/test split by seed. Heads belong to the task, outside
 the grammar: the backbone that an architecture builds maps ``(B, *input_shape)`` to some
-feature shape, and :class:`HeadSpec` tells the builder what to put on top.
+feature shape, and :class:`~nas.heads.HeadSpec` tells the builder what to put on top.
 
 Output and target conventions (``B`` = batch):
 
@@ -16,23 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-HeadKind = Literal["classification", "regression", "pointer"]
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """What the builder puts on top of a backbone: ``kind`` and its output count.
-
-    ``n_outputs`` is the number of classes, of regression targets, or of pointer items.
-    """
-
-    kind: HeadKind
-    n_outputs: int
+from nas.heads import HeadKind, HeadSpec
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import typer
 
 from nas.cli.app import app, fail
 from nas.errors import ArchitectureError, NasError
+from nas.heads import HeadSpec
 from nas.json_text import dumps
 from nas.paths import read_text
 
@@ -36,8 +37,6 @@ def _head(task: str | None, n_classes: int | None, input_shape):
         spec = get_task(task)
         return spec.input_shape, spec.head
     if n_classes:
-        from bench.tasks.base import HeadSpec  # torch: bench.tasks imports it (issue 16)
-
         return input_shape, HeadSpec("classification", n_classes)
     return input_shape, None
 

@@ -26,8 +26,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bench.tasks.base import HeadSpec
 from nas.architecture import Architecture
+from nas.heads import HeadSpec
 from nas.mutation import small_mutation
 from nas.search.history import History, TrialRecord
 

@@ -7,9 +7,9 @@ batch sizes 1 and 7 on random inputs; any failure raises ExportError.
 import pytest
 import torch
 
-from bench.tasks.base import HeadSpec
 from nas.builder import build_model
 from nas.export import export_onnx, read_metadata
+from nas.heads import HeadSpec
 from nas.space import load_space
 
 CASES = {

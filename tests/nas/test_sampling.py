@@ -5,11 +5,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.tasks.base import HeadSpec
 from nas.builder import build_model
 from nas.derive import Limits
 from nas.errors import ArchitectureError, SamplingError
 from nas.grammar import load_grammar
+from nas.heads import HeadSpec
 from nas.space import Space, load_space
 
 CASES = {

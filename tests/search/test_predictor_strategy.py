@@ -12,9 +12,9 @@ from search_checks import check_run
 
 from bench.leaderboard import load_leaderboard
 from bench.store import OnnxBenchStore
-from bench.tasks.base import HeadSpec
 from nas.cli import run_app
 from nas.errors import NasError
+from nas.heads import HeadSpec
 from nas.search.config import SearchConfig
 from nas.search.history import History, TrialRecord
 from nas.search.predictor_strategy import PredictorStrategy

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bench.tasks.base import HeadSpec
+from nas.heads import HeadSpec
 from nas.search.claims import matching_references
 from nas.search.config import SearchConfig
 from nas.search.history import History, TrialRecord
