@@ -11,9 +11,9 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from bench.tasks.base import HeadSpec
 from nas.builder import build_model
 from nas.export import export_onnx
+from nas.heads import HeadSpec
 from nas.onnx_cost import count_params
 from nas.space import load_space
 

@@ -7,9 +7,9 @@ import random
 import pytest
 import torch
 
-from bench.tasks.base import HeadSpec
 from nas.architecture import Node
 from nas.builder import build_model
+from nas.heads import HeadSpec
 from nas.mutation import KINDS, REMOVE_MAX_NODES, small_mutation
 from nas.space import load_space
 
