@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -106,11 +107,13 @@ class TrainResult:
     epochs: int
     seconds: float
     history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False  # ``on_epoch`` ended the run before ``max_epochs``
 
 
 def train_model(model: nn.Module, task: Task, hparams: HParams | None = None,
                 budget: Budget | None = None, *, trial=None, device: str = "cpu",
-                seed: int = 0, eval_batch_size: int = 1024) -> TrainResult:
+                seed: int = 0, eval_batch_size: int = 1024,
+                on_epoch: Callable[[int, float], bool] | None = None) -> TrainResult:
     """Train ``model`` on ``task`` and score it (see the module docstring).
 
     Args:
@@ -122,6 +125,9 @@ def train_model(model: nn.Module, task: Task, hparams: HParams | None = None,
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when present).
         seed: seeds minibatch order, dropout and gradient noise (not the model's init).
         eval_batch_size: rows per forward pass when scoring.
+        on_epoch: called with (epoch, validation score) after every epoch but the last;
+            False ends the run there, as a finished run of fewer epochs (the search's
+            successive halving across architectures, :mod:`nas.search.fidelity`).
 
     Returns:
         TrainResult.
@@ -137,6 +143,7 @@ def train_model(model: nn.Module, task: Task, hparams: HParams | None = None,
     try:
         with _seeded(seed, dev):
             loop = _Loop(model, task, hparams, budget, dev, seed, eval_batch_size, started)
+            loop.on_epoch = on_epoch
             return loop.run(trial)
     except TrainingError:
         raise
@@ -169,6 +176,7 @@ class _Loop:
         self.generator = torch.Generator().manual_seed(seed)
         self.augment = _augmenter(task, hp, self.generator)
         self.step = 0
+        self.on_epoch: Callable[[int, float], bool] | None = None
 
     def run(self, trial) -> TrainResult:
         best_val, best_epoch, best_state, history = None, 0, None, []
@@ -190,10 +198,14 @@ class _Loop:
                 self.check_time(f"after epoch {epoch}")
             if trial is not None:
                 _report(trial, val, epoch)
+            if (epoch < self.budget.max_epochs and self.on_epoch is not None
+                    and not self.on_epoch(epoch, val)):
+                break
         self.model.load_state_dict(best_state)
         test = evaluate(self.model, self.task, self.task.test, self.dev, self.eval_batch_size)
         return TrainResult(best_val, test, best_epoch, len(history),
-                           time.perf_counter() - self.started, history)
+                           time.perf_counter() - self.started, history,
+                           stopped_early=len(history) < self.budget.max_epochs)
 
     def train_epoch(self) -> float:
         """One pass over the shuffled training rows; returns the mean minibatch loss."""

@@ -129,11 +129,18 @@ class TuneResult:
     fail_reasons: list[str] = field(default_factory=list)
     trials: list[dict] = field(default_factory=list)
 
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the first run's ``first_run_hook`` ended the tuning early."""
+        return bool(self.trials) and bool(self.trials[0].get("stopped_early"))
+
 
 def tune_architecture(build_fn: Callable[[], nn.Module], task: Task, *, n_trials: int,
                       seed: int = 0, budget: Budget | None = None, device: str = "cpu",
                       space: HParamSpace | None = None, pruner=None,
-                      timeout: float | None = None) -> TuneResult:
+                      timeout: float | None = None,
+                      first_run_hook: Callable[[int, float], bool] | None = None
+                      ) -> TuneResult:
     """Tune the training hyperparameters of one architecture; see the module docstring.
 
     Args:
@@ -148,6 +155,9 @@ def tune_architecture(build_fn: Callable[[], nn.Module], task: Task, *, n_trials
         pruner: an Optuna pruner (default: median pruner after 2 complete trials and
             1 warm-up epoch).
         timeout: seconds after which no new trial starts (the running one finishes).
+        first_run_hook: ``on_epoch`` of the first trial (the default hyperparameters,
+            :func:`bench.training.train_model`); when it stops that run early, no other
+            trial runs (the architecture did not earn them; ``TuneResult.stopped_early``).
 
     Returns:
         TuneResult.
@@ -171,15 +181,18 @@ def tune_architecture(build_fn: Callable[[], nn.Module], task: Task, *, n_trials
                                             budget.max_epochs)[:n_trials]:
             study.enqueue_trial(params)
         records = []
-        for _ in range(n_trials):
+        for i in range(n_trials):
             if timeout is not None and time.perf_counter() - started > timeout:
                 break
-            records.append(_run_trial(study, build_fn, task, space, budget, device, seed))
+            hook = first_run_hook if i == 0 else None
+            records.append(_run_trial(study, build_fn, task, space, budget, device, seed, hook))
+            if records[-1].get("stopped_early"):
+                break
     return _summarise(records, task, time.perf_counter() - started)
 
 
 def _run_trial(study, build_fn, task: Task, space: HParamSpace, budget: Budget,
-               device: str, seed: int) -> dict:
+               device: str, seed: int, on_epoch=None) -> dict:
     """Ask, train, tell: one trial as a record dict (state COMPLETE, PRUNED or FAIL)."""
     import optuna
     from optuna.trial import TrialState
@@ -193,7 +206,8 @@ def _run_trial(study, build_fn, task: Task, space: HParamSpace, budget: Budget,
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_fn()
-        result = train_model(model, task, hp, budget, trial=trial, device=device, seed=seed)
+        result = train_model(model, task, hp, budget, trial=trial, device=device, seed=seed,
+                             on_epoch=on_epoch)
     except optuna.TrialPruned as exc:
         frozen = study.tell(trial, state=TrialState.PRUNED)
         record.update(state="PRUNED", reason=str(exc), epochs=len(frozen.intermediate_values))
@@ -203,7 +217,8 @@ def _run_trial(study, build_fn, task: Task, space: HParamSpace, budget: Budget,
     else:
         study.tell(trial, result.val_score)
         record.update(state="COMPLETE", val_score=result.val_score,
-                      test_score=result.test_score, epochs=result.epochs)
+                      test_score=result.test_score, epochs=result.epochs,
+                      stopped_early=result.stopped_early)
     record["seconds"] = time.perf_counter() - t0
     return record
 

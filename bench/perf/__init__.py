@@ -22,6 +22,7 @@ SUITE_MODULES: dict[str, str] = {
     "store": "bench.perf.store",
     "training": "bench.perf.training",
     "search": "bench.perf.search",
+    "mutation": "bench.perf.mutation",
     "predictor": "bench.perf.predictor",
     "leaderboard": "bench.perf.leaderboard",
     "storage": "bench.perf.storage",

@@ -92,6 +92,14 @@ class SearchConfig:
     tune_trials: int = option(DEFAULT_TUNE_TRIALS, "--tune-trials",
                               help="Hyperparameter trials per architecture.")
     epochs: int = option(DEFAULT_EPOCHS, "--epochs", help="Epochs per training run.")
+    min_epochs: int | None = option(
+        None, "--min-epochs",
+        help="First rung of successive halving across architectures, in epochs: only the "
+             "top 1/--rung-factor at each rung train further (none = every architecture "
+             "trains in full; see docs/search.md).")
+    rung_factor: int = option(3, "--rung-factor",
+                              help="Successive halving: rungs at min-epochs x factor^k; the "
+                                   "top 1/factor of a rung go on.")
     trial_seconds: float | None = option(
         DEFAULT_TRIAL_SECONDS, "--trial-seconds",
         help="Time limit of one training run (0 = none); a run over it fails.")
@@ -159,6 +167,9 @@ class SearchConfig:
             (self.time_limit_s is not None and self.time_limit_s <= 0,
              "{time_limit_s} must be positive"),
             (self.tune_trials < 1, "{tune_trials} must be at least 1"),
+            (self.min_epochs is not None and self.min_epochs < 1,
+             "{min_epochs} must be at least 1"),
+            (self.rung_factor < 2, "{rung_factor} must be at least 2"),
             (self.epochs < 1, "{epochs} must be at least 1"),
             (self.workers < 1, "{workers} must be at least 1"),
             (self.trial_seconds is not None and self.trial_seconds < 0,

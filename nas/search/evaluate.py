@@ -24,16 +24,20 @@ class Outcome:
     value: float | None
     attrs: dict = field(default_factory=dict)
     model: object | None = field(default=None, repr=False)
+    pruned: bool = False  # stopped at a rung of successive halving (nas.search.fidelity)
 
     @property
     def failed(self) -> bool:
         return self.value is None
 
 
-def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
+def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outcome:
     """Tune and train ``arch`` with the search context ``ctx`` (export: :func:`export`).
 
     ``ctx`` is a :class:`nas.search.worker.SearchContext` (config, space, task, store).
+    ``judge``: a :class:`~nas.search.fidelity.RungJudge` that may stop the first
+    training run at a rung; the outcome is then ``pruned`` (its score at that rung, no
+    model to export).
     Returns an :class:`Outcome`; raises only on interruption (KeyboardInterrupt).
     """
     from bench.training import Budget
@@ -59,7 +63,8 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
     try:
         tuned = tune_architecture(
             build, task, n_trials=cfg.tune_trials, seed=cfg.seed, device=cfg.device,
-            budget=Budget(max_epochs=cfg.epochs, max_seconds=cfg.trial_seconds))
+            budget=Budget(max_epochs=cfg.epochs, max_seconds=cfg.trial_seconds),
+            first_run_hook=judge)
     except TrainingError as exc:
         return Outcome(None, {**attrs, "fail_reason": f"training failed: {exc}"})
     except (NasError, RuntimeError, ValueError, MemoryError) as exc:
@@ -71,6 +76,11 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int) -> Outcome:
         hparams=tuned.best_hparams, train_seconds=round(tuned.seconds, 3),
         epochs=int(tuned.epochs), inner_trials=tuned.n_trials,
         inner_failed=tuned.n_failed, inner_pruned=tuned.n_pruned)
+    if judge is not None:
+        attrs["rungs"] = dict(judge.scores)
+        if tuned.stopped_early:
+            attrs["stopped_at_rung"] = judge.stopped_at
+            return Outcome(float(tuned.best_val), attrs, None, pruned=True)
     return Outcome(float(tuned.best_val), attrs, models[_best_index(tuned)])
 
 

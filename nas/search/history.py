@@ -189,6 +189,7 @@ class History:
     def counts(self) -> dict[str, int]:
         """Trial counts by state, as ``nas search --json`` and ``nas status`` report them."""
         return {"completed": len(self.completed), "failed": len(self.failed),
+                "pruned": sum(r.state == "PRUNED" for r in self.records),
                 "running": len(self.running), "requeued": len(self.requeued()),
                 "discarded": sum(r.discarded for r in self.records)}
 

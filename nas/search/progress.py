@@ -119,6 +119,9 @@ class SearchProgress:
         head = f"[{self._count(done)}] trial {record.number} {record.arch_id or '?'}"
         if record.state == "COMPLETE":
             what = f"{self.metric} {_score(record.value)}"
+        elif record.state == "PRUNED":
+            at = record.user_attrs.get("stopped_at_rung")
+            what = f"{self.metric} {_score(record.value)} stopped at the {at}-epoch rung"
         else:
             what = f"failed: {record.fail_reason or 'unknown reason'}"
         best_text = _score(best.score) if best else "-"

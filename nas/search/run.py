@@ -60,6 +60,7 @@ class SearchSummary:
     workers: list[dict] = field(default_factory=list)
     time_limit_s: float | None = None
     study_seconds: float = 0.0
+    pruned: int = 0
 
     def to_json(self) -> dict:
         """The ``--json`` summary: study, storage, counts, best arch id and scores, store."""
@@ -67,6 +68,7 @@ class SearchSummary:
         return {"study": self.study, "storage": self.storage, "run_dir": self.run_dir,
                 "store": self.store, "budget": self.budget,
                 "trials_completed": self.completed, "trials_failed": self.failed,
+                "trials_pruned": self.pruned,
                 "trials_running": self.running, "trials_requeued": self.requeued,
                 "trials_discarded": self.discarded,
                 "best_arch_id": best.get("arch_id"), "best_val_score": best.get("val_score"),

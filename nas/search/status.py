@@ -27,6 +27,7 @@ class StudyStatus:
     workers: list[dict] = field(default_factory=list)
     stale: list[dict] = field(default_factory=list)
     running_trials: list[dict] = field(default_factory=list)
+    pruned: int = 0
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

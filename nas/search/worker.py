@@ -94,6 +94,7 @@ class WorkerReport:
     worker: str
     completed: int = 0
     failed: int = 0
+    pruned: int = 0
     discarded: int = 0
     reaped: int = 0
     stopped: str = ""
@@ -205,7 +206,9 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
     study.set_user_attrs(trial_id, {"origin": proposal.origin,
                                     "parents": list(proposal.parents) or None,
                                     **proposal.attrs})
-    outcome = evaluate(ctx, proposal.arch, trial_number=number)  # a signal stops it
+    judge = _rung_judge(ctx, trial_id)
+    extra = {"judge": judge} if judge is not None else {}
+    outcome = evaluate(ctx, proposal.arch, trial_number=number, **extra)  # a signal stops it
     outcome.attrs.update(proposal.attrs)  # e.g. predicted_score, for the store's index too
     if lease.lost:
         notify("lost", study.history, {"number": number})
@@ -217,11 +220,25 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
         report.trials.append(number)
         if outcome.failed:
             report.failed += 1
+        elif outcome.pruned:
+            report.pruned += 1
         else:
             report.completed += 1
     notify("finish", study.history, {"number": number, "arch_id": proposal.arch.id,
                                        "value": outcome.value, "recorded": done,
                                        "fail_reason": outcome.attrs.get("fail_reason")})
+
+
+def _rung_judge(ctx: SearchContext, trial_id: int):
+    """The successive-halving judge of this trial (None without ``--min-epochs``)."""
+    from nas.search.fidelity import RungJudge, rung_epochs
+
+    cfg = ctx.config
+    if not cfg.min_epochs:
+        return None
+    return RungJudge(ctx.study, trial_id, rung_epochs(cfg.min_epochs, cfg.epochs,
+                                                      cfg.rung_factor),
+                     cfg.rung_factor, ctx.task.direction == "maximize")
 
 
 def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> bool:
@@ -235,7 +252,7 @@ def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> 
     try:
         ctx.study.set_user_attrs(trial_id, {k: v for k, v in outcome.attrs.items()
                                             if k not in claimed})
-        state = "FAIL" if outcome.failed else "COMPLETE"
+        state = "FAIL" if outcome.failed else "PRUNED" if outcome.pruned else "COMPLETE"
         return ctx.study.finish(trial_id, state, outcome.value)
     except UpdateFinishedTrialError:
         return False

@@ -1,0 +1,82 @@
+"""Multi-fidelity across architectures: asynchronous successive halving (ASHA) over the
+outer study.
+
+With ``--min-epochs m`` an architecture's first training run (the default
+hyperparameters) passes **rungs** at epochs m, m*eta, m*eta^2, ... (below ``--epochs``;
+eta = ``--rung-factor``, 3 by default). At each rung the worker writes the validation
+score to its trial (user_attr ``rungs``: ``{"1": 0.41, "3": 0.87}``) and reads the study:
+the run goes on only if its score is among the top 1/eta of the scores that trials have
+reached at that rung so far (all workers; the trial's own included), as in Li et al.,
+"A System for Massively Parallel Hyperparameter Tuning" (MLSys 2020) and Optuna's
+``SuccessiveHalvingPruner``. While a rung holds fewer than eta scores, only a new best
+goes on. An architecture that stops at a rung is not trained further (no more epochs,
+no more tuning trials): its trial ends **PRUNED** with the score it reached, which
+counts as an evaluation but never as a parent, the best, or a store record (a low-
+fidelity score would mislead those). The ones that go on are trained and tuned in full
+and complete as usual.
+
+Everything lives in the study, so the rule holds across workers, machines, storages
+and resumes: a trial's rung scores are written as it reaches them, and a worker killed
+at a rung loses only its running trial (re-queued and re-run from the start, as every
+interrupted trial); the rung scores of re-queued trials do not compete.
+"""
+
+from __future__ import annotations
+
+from nas.search.history import History
+
+#: user_attr of an outer trial: validation score at each rung it reached, by epoch
+RUNGS = "rungs"
+
+
+def rung_epochs(min_epochs: int, max_epochs: int, factor: int) -> list[int]:
+    """The epochs at which a run is judged: m, m*eta, ... strictly below ``max_epochs``."""
+    epochs, at = [], min_epochs
+    while at < max_epochs:
+        epochs.append(at)
+        at *= factor
+    return epochs
+
+
+def rung_scores(history: History, epoch: int, exclude_trial_id: int | None = None
+                ) -> list[float]:
+    """Scores that trials (evaluated or running, not re-queued) reached at rung ``epoch``."""
+    key = str(epoch)
+    return [float(r.user_attrs[RUNGS][key]) for r in history.records
+            if r.consuming and r.trial_id != exclude_trial_id
+            and isinstance(r.user_attrs.get(RUNGS), dict) and key in r.user_attrs[RUNGS]]
+
+
+def promoted(value: float, others: list[float], factor: int, maximize: bool) -> bool:
+    """Whether ``value`` is among the top 1/``factor`` of ``others`` + itself (ASHA);
+    with fewer than ``factor`` values, whether it is the best so far (ties go on)."""
+    sign = 1.0 if maximize else -1.0
+    ranked = sorted((sign * v for v in [*others, value]), reverse=True)
+    keep = max(1, len(ranked) // factor)
+    return sign * value >= ranked[keep - 1]
+
+
+class RungJudge:
+    """The ``on_epoch`` hook of one outer trial's first training run: at each rung it
+    records the score in the trial and says whether the run goes on (see the module
+    docstring). ``stopped_at`` is the rung epoch where it stopped (None: it went on)."""
+
+    def __init__(self, study, trial_id: int, rungs: list[int], factor: int, maximize: bool):
+        self.study, self.trial_id, self.rungs = study, trial_id, set(rungs)
+        self.factor, self.maximize = factor, maximize
+        self.scores: dict[str, float] = {}
+        self.stopped_at: int | None = None
+
+    def __call__(self, epoch: int, value: float) -> bool:
+        from nas.search.signals import critical
+
+        if epoch not in self.rungs:
+            return True
+        self.scores[str(epoch)] = float(value)
+        with critical():  # a signal never cuts a storage write in half
+            self.study.set_user_attrs(self.trial_id, {RUNGS: dict(self.scores)})
+        others = rung_scores(self.study.history(), epoch, exclude_trial_id=self.trial_id)
+        if promoted(value, others, self.factor, self.maximize):
+            return True
+        self.stopped_at = epoch
+        return False

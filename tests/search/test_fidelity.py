@@ -1,0 +1,92 @@
+"""Successive halving across architectures: rungs, promotion, stops, and a killed worker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from nas.search import SearchConfig, run_search
+from nas.search.fidelity import RUNGS, promoted, rung_epochs, rung_scores
+from nas.search.history import LEASE_UNTIL, History, TrialRecord
+from nas.search.study import SearchStudy
+from nas.search.worker import SearchContext, run_worker
+
+
+def test_rungs_are_geometric_and_below_the_full_run():
+    assert rung_epochs(1, 5, 3) == [1, 3]
+    assert rung_epochs(1, 27, 3) == [1, 3, 9]
+    assert rung_epochs(2, 8, 2) == [2, 4]
+    assert rung_epochs(5, 5, 3) == []  # the first rung is the full run: no halving
+
+
+@pytest.mark.parametrize("value, others, goes_on", [
+    (0.5, [], True),                     # the first one always goes on
+    (0.5, [0.9], False),                 # fewer than eta: only a new best goes on
+    (0.9, [0.9], True),                  # ties go on
+    (0.8, [0.1, 0.2, 0.9, 0.3, 0.4], True),   # 6 values: the top 2 go on
+    (0.4, [0.1, 0.2, 0.9, 0.3, 0.8], False),
+])
+def test_the_top_third_of_a_rung_goes_on(value, others, goes_on):
+    assert promoted(value, others, 3, maximize=True) is goes_on
+    flipped = [-v for v in others]
+    assert promoted(-value, flipped, 3, maximize=False) is goes_on  # minimising: lowest
+
+
+def test_requeued_trials_do_not_compete():
+    def rec(n, state, score, **kw):
+        return TrialRecord(n, n, state, None, user_attrs={RUNGS: {"1": score}}, **kw)
+
+    history = History.of([rec(0, "COMPLETE", 0.9), rec(1, "PRUNED", 0.2),
+                          rec(2, "FAIL", 0.99, requeue=True), rec(3, "RUNNING", 0.5)])
+    assert sorted(rung_scores(history, 1)) == [0.2, 0.5, 0.9]
+    assert sorted(rung_scores(history, 1, exclude_trial_id=3)) == [0.2, 0.9]
+    assert rung_scores(history, 3) == []
+
+
+def config(**kw) -> SearchConfig:
+    return SearchConfig(grammar="ffn", task="wine", strategy="random", epochs=3, tune_trials=2,
+                        min_epochs=1, seed_references=False, export=False, **kw)
+
+
+def test_only_architectures_in_the_top_of_their_rung_train_further(workdir):
+    summary = run_search(config(budget=8))
+    history = SearchStudy.open("runs/ffn-wine/study.journal", "ffn-wine",
+                               create=False).history()
+    assert summary.completed + summary.pruned + summary.failed == 8
+    assert summary.pruned >= 2 and summary.completed >= 1
+    earlier: list[float] = []
+    for r in history.evaluated:  # one worker: each trial judged against those before it
+        score = r.user_attrs[RUNGS]["1"]
+        went_on = promoted(score, earlier, 3, maximize=True)
+        assert (r.state == "PRUNED") is (not went_on)
+        if r.state == "PRUNED":  # stopped after the 1-epoch rung, no tuning trials
+            assert r.user_attrs["epochs"] == 1 and r.user_attrs["inner_trials"] == 1
+            assert r.user_attrs["stopped_at_rung"] == 1 and r.value == pytest.approx(score)
+        else:  # trained in full and tuned
+            assert r.user_attrs["inner_trials"] == 2 and r.state == "COMPLETE"
+        earlier.append(score)
+    assert history.best().state == "COMPLETE"  # a low-fidelity score is never the best
+
+
+def test_a_worker_killed_at_a_rung_loses_nothing(workdir):
+    cfg = config(budget=4, stale_after_s=2.0, heartbeat_s=1.0)
+    run_search(SearchConfig.from_dict({**cfg.to_dict(), "budget": 3}))
+    ctx = SearchContext.load(cfg, "runs/ffn-wine/study.journal")
+    before = ctx.study.history()
+    # a worker on another machine died after writing its rung score: its lease lapses
+    arch = ctx.proposer.strategy.sample(__import__("random").Random(99)).arch
+    trial_id, _ = ctx.study.create_trial()
+    ctx.study.set_user_attrs(trial_id, {"arch": str(arch), "arch_id": arch.id,
+                                        RUNGS: {"1": 0.99}, "worker": "elsewhere:1"})
+    ctx.study.set_system_attrs(trial_id, {LEASE_UNTIL: time.time() - 1})
+    run_worker(ctx, poll_s=0.05)
+    after = ctx.study.history()
+    kept = {r.number: (r.state, r.value, r.user_attrs.get(RUNGS)) for r in before.records}
+    assert {r.number: (r.state, r.value, r.user_attrs.get(RUNGS))
+            for r in after.records if r.number in kept} == kept  # finished rungs stay
+    dead = after.get(trial_id)
+    assert dead.requeue and "stale" in dead.fail_reason
+    rerun = [r for r in after.evaluated if r.arch_id == arch.id]
+    assert len(rerun) == 1 and rerun[0].user_attrs[RUNGS]["1"] != 0.99  # run again, judged
+    assert len(after.evaluated) == 4
