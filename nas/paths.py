@@ -15,6 +15,14 @@ from pathlib import Path
 from nas.errors import NasError
 
 
+def _named(path: str | os.PathLike, what: str, error: type[NasError]) -> Path:
+    """``path`` as a Path; no file system has names with a NUL byte (Python raises
+    ValueError on them, which would escape as an unexpected error)."""
+    if "\x00" in os.fspath(path):
+        raise error(f"{what} {os.fspath(path)!r} contains a NUL byte; check the path")
+    return Path(path)
+
+
 def input_file(path: str | os.PathLike, what: str = "file",
                error: type[NasError] = NasError) -> Path:
     """``path`` as a Path if it is an existing regular file (or a pipe such as /dev/stdin).
@@ -22,7 +30,7 @@ def input_file(path: str | os.PathLike, what: str = "file",
     Raises:
         error: the path does not exist, or is a directory.
     """
-    path = Path(path)
+    path = _named(path, what, error)
     if path.is_dir():
         raise error(f"{what} {path} is a directory, expected a file")
     if not path.exists():
@@ -37,7 +45,7 @@ def input_dir(path: str | os.PathLike, what: str = "directory",
     Raises:
         error: the path does not exist, or is a file.
     """
-    path = Path(path)
+    path = _named(path, what, error)
     if path.exists() and not path.is_dir():
         raise error(f"{what} {path} is a file, expected a directory")
     if not path.exists():
@@ -80,7 +88,7 @@ def output_file(path: str | os.PathLike, what: str = "output file",
     Raises:
         error: the path is a directory, or its parent is a file.
     """
-    path = Path(path)
+    path = _named(path, what, error)
     if path.is_dir():
         raise error(f"{what} {path} is a directory, expected a file path; name a file "
                     f"in it, e.g. {path / example}")
@@ -101,7 +109,7 @@ def output_dir(path: str | os.PathLike, what: str = "output directory",
     Raises:
         error: the path, or one of its parents, is a file.
     """
-    path = Path(path)
+    path = _named(path, what, error)
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():

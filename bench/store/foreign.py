@@ -31,6 +31,7 @@ from bench.store.schema import SCORE_KEY, relative_path, row_to_record, validate
 from bench.store.store import cost_figures
 from nas.errors import StoreError
 from nas.onnx_file import read_metadata
+from nas.paths import input_file
 
 GRAMMAR = "foreign"
 REQUIRED_COLUMNS = ("path",)
@@ -195,7 +196,10 @@ def _prepare(csv_path: Path, line: int, row: dict[str, str], defaults: dict) -> 
 
 def _read_bytes(file: Path, where: str) -> bytes:
     try:
+        input_file(file, "ONNX file", StoreError)  # a directory, a NUL byte in the name
         return file.read_bytes()
+    except StoreError as exc:
+        raise StoreError(f"{where}: {exc}") from None
     except FileNotFoundError as exc:
         raise StoreError(f"{where}: ONNX file {file} not found") from exc
     except OSError as exc:

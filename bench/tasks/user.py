@@ -31,7 +31,7 @@ from bench.tasks.prepare import (
     make_regression_task,
     split_sizes,
 )
-from nas.errors import TaskError
+from nas.errors import TaskError, first_line
 from nas.paths import input_file, read_text
 
 MIN_ROWS = 20
@@ -95,9 +95,9 @@ def npz_task(path: str | Path, seed: int = 0, task_type: str = "auto",
         if "allow_pickle" in str(exc):
             raise TaskError(f"{path.name} holds object arrays (pickled Python objects), which "
                             "are never loaded; save numeric arrays with np.savez") from None
-        raise TaskError(f"cannot read NPZ {path}: {_first_line(exc)}") from None
+        raise TaskError(f"cannot read NPZ {path}: {first_line(exc)}") from None
     except Exception as exc:  # zipfile, zlib and numpy raise many types on a damaged archive
-        raise TaskError(f"cannot read NPZ {path} ({type(exc).__name__}: {_first_line(exc)}); "
+        raise TaskError(f"cannot read NPZ {path} ({type(exc).__name__}: {first_line(exc)}); "
                         "is the file complete? Save it with np.savez(path, x=..., y=...)"
                         ) from None
     missing = [k for k in ("x", "y") if k not in arrays]
@@ -129,11 +129,6 @@ def _assemble(path: Path, x: np.ndarray, y: np.ndarray, kind: str, seed: int,
     desc = (f"user data {path.name}: {len(x)} rows, input {shape}, {target_desc} "
             f"({len(classes)} classes)")
     return make_classification_task(path.name, desc, x, labels.reshape(-1), seed, sizes)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _existing(path: str | Path) -> Path:
