@@ -1,11 +1,15 @@
 """Predictor-guided search: rank many candidates by an ONNX-Net predictor, train the top one.
 
 Each proposal ranks a pool of about ``candidates`` architectures (three quarters fresh
-samples of the grammar, one quarter mutants of the best completed architectures once
-there are any) with an :class:`~predictors.OnnxNetPredictor` and proposes the
-best-ranked one that no trial holds yet. Only that one is trained. The pool slides: each
-evaluation replaces a quarter of it (:meth:`PredictorStrategy.candidate_pool`), so a
-proposal encodes about ``candidates / 4`` new graphs.
+samples of the grammar, one quarter small-step mutants of the best architecture of each
+of the best lineages once there are any) with an :class:`~predictors.OnnxNetPredictor`
+and proposes the best-ranked one that no trial holds yet, after a **diversity** term:
+a candidate's rank (0..1) loses ``DIVERSITY_WEIGHT`` x the share of the last
+``DIVERSITY_WINDOW`` proposals that came from its lineage (the chain of first parents
+back to a fresh sample or reference), so one family cannot take every slot. Only that
+one is trained. The pool slides: each evaluation replaces a quarter of it
+(:meth:`PredictorStrategy.candidate_pool`), so a proposal encodes about
+``candidates / 4`` new graphs.
 
 Which predictor ranks:
 
@@ -51,6 +55,10 @@ log = logging.getLogger(__name__)
 MUTANT_PARENTS = 4
 #: the candidate pool is a window of this many blocks (see candidate_pool)
 POOL_BLOCKS = 4
+#: proposals (most recent first) over which a lineage's share is counted
+DIVERSITY_WINDOW = 8
+#: rank units a candidate loses per share of the window its lineage holds
+DIVERSITY_WEIGHT = 0.5
 #: encoded candidate graphs kept per process (the study's own are kept apart, all of them)
 _CANDIDATE_CACHE = 1024
 
@@ -98,7 +106,8 @@ class PredictorStrategy(Strategy):
         if not encoded:
             return self.sample(rng)
         scores = predictor.predict([g for _, g in encoded])
-        best = max(range(len(encoded)), key=lambda i: (scores[i], -i))  # first on ties
+        merit = self._diverse_merit([p for p, _ in encoded], scores, history)
+        best = max(range(len(encoded)), key=lambda i: (merit[i], -i))  # first on ties
         chosen, attrs = encoded[best][0], {"predictor": source}
         if source.startswith("study"):  # in the task's metric: the leaderboard shows it
             sign = 1.0 if history.maximize else -1.0
@@ -117,7 +126,7 @@ class PredictorStrategy(Strategy):
         encoded in this process. Another worker with the same history gets the same pool.
         """
         taken = history.claimed_ids()
-        parents = self._best(history)[:MUTANT_PARENTS]
+        parents = self._lineage_leaders(history)[:MUTANT_PARENTS]
         newest = len(history.evaluated)
         pool: dict[str, Proposal] = {}
         for block in range(newest, newest - POOL_BLOCKS, -1):  # newest first: ties go to it
@@ -255,6 +264,34 @@ class PredictorStrategy(Strategy):
             log.debug("candidate %s cannot be encoded: %s", arch.id, exc)
             return None
 
+    # --- diversity --------------------------------------------------------------------
+
+    def _diverse_merit(self, pool: list[Proposal], scores, history: History) -> list[float]:
+        """Each candidate's rank by predicted score (0 worst .. 1 best) minus
+        :data:`DIVERSITY_WEIGHT` x the share of the last :data:`DIVERSITY_WINDOW`
+        proposals that came from its lineage: a lineage that took every recent slot
+        needs a predicted rank half the range above a fresh sample's to take another."""
+        order = sorted(range(len(pool)), key=lambda i: scores[i])
+        rank = {i: k / max(1, len(pool) - 1) for k, i in enumerate(order)}
+        roots = lineages(history)
+        recent = [roots.get(r.arch_id, r.arch_id) for r in history.records
+                  if r.consuming and r.arch_id][-DIVERSITY_WINDOW:]
+        share = {root: recent.count(root) / DIVERSITY_WINDOW for root in set(recent)}
+        return [rank[i] - DIVERSITY_WEIGHT * share.get(
+            roots.get(p.parents[0], p.parents[0]) if p.parents else p.arch.id, 0.0)
+            for i, p in enumerate(pool)]
+
+    def _lineage_leaders(self, history: History) -> list[TrialRecord]:
+        """The best completed architecture of each lineage, best lineages first, so
+        that mutants come from several lineages, not from one family's top members."""
+        roots, seen, leaders = lineages(history), set(), []
+        for record in self._best(history):
+            root = roots.get(record.arch_id, record.arch_id)
+            if root not in seen:
+                seen.add(root)
+                leaders.append(record)
+        return leaders
+
     # --- helpers --------------------------------------------------------------------
 
     @staticmethod
@@ -264,3 +301,21 @@ class PredictorStrategy(Strategy):
         scored = [r for r in history.records if r.score is not None and r.arch]
         return sorted(scored, key=lambda r: (-sign * r.score, r.number))
 
+
+
+def lineages(history: History) -> dict[str, str]:
+    """arch id -> the arch id of its lineage's root: follow the first parent through the
+    study until an architecture with none (a fresh sample, a reference)."""
+    parent = {r.arch_id: (r.user_attrs.get("parents") or [None])[0]
+              for r in history.records if r.arch_id}
+    roots: dict[str, str] = {}
+    for arch_id in parent:
+        chain, at = [], arch_id
+        while at in parent and parent[at] and at not in roots and at not in chain:
+            chain.append(at)
+            at = parent[at]
+        root = roots.get(at, at)
+        for a in chain:
+            roots[a] = root
+        roots.setdefault(arch_id, root)
+    return roots

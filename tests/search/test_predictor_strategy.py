@@ -17,8 +17,8 @@ from nas.errors import NasError
 from nas.heads import HeadSpec
 from nas.search.config import SearchConfig
 from nas.search.history import History, TrialRecord
-from nas.search.predictor_strategy import PredictorStrategy
-from nas.search.strategies import RandomStrategy
+from nas.search.predictor_strategy import PredictorStrategy, lineages
+from nas.search.strategies import Proposal, RandomStrategy
 from predictors import OnnxNetPredictor, kendall_tau
 
 SHAPE = (13,)  # wine
@@ -199,3 +199,40 @@ def test_search_with_the_predictor_strategy_end_to_end(workdir, monkeypatch, cap
     board = load_leaderboard(run=run)
     assert board.rows["predicted_score"].notna().sum() == sum(
         1 for r in history.completed if "predicted_score" in r.user_attrs)
+
+
+def lineage_history(space, dominant: bool) -> History:
+    """Trials 0 (root A) and 1 (root D), then 8 more: all descendants of A in a chain
+    (``dominant``), or each a fresh sample of its own."""
+    base = records(space, 10)
+    out = []
+    for r in base:
+        parents = None
+        if dominant and r.number >= 2:
+            parents = [base[r.number - 1].arch_id if r.number > 2 else base[0].arch_id]
+        out.append(TrialRecord(r.trial_id, r.number, r.state, r.value, arch=r.arch,
+                               arch_id=r.arch_id, user_attrs={"parents": parents}))
+    return History.of(out)
+
+
+def test_lineages_follow_first_parents_to_the_root(space):
+    history = lineage_history(space, dominant=True)
+    roots = lineages(history)
+    ids = [r.arch_id for r in history.records]
+    assert all(roots[i] == ids[0] for i in ids[2:]) and roots[ids[1]] == ids[1]
+
+
+def test_a_lineage_that_took_every_recent_slot_yields_to_a_fresh_sample(space):
+    s = strategy(space)
+    fresh = [Proposal(a, "random") for a in
+             (space.sample(SHAPE, seed=1000 + k, head=HEAD) for k in range(4))]
+    for dominant, expect in ((True, 1), (False, 0)):
+        history = lineage_history(space, dominant)
+        last = history.records[-1].arch_id  # a member of lineage A when dominant
+        mutant = Proposal(space.sample(SHAPE, seed=2000, head=HEAD), "mutation:leaf", (last,))
+        pool = [mutant, *fresh]
+        scores = [0.9, 0.8, 0.3, 0.2, 0.1]  # the predictor prefers the mutant
+        merit = s._diverse_merit(pool, scores, history)
+        assert max(range(len(pool)), key=lambda i: (merit[i], -i)) == expect
+    leaders = s._lineage_leaders(lineage_history(space, dominant=True))
+    assert len({lineages(lineage_history(space, True))[r.arch_id] for r in leaders}) == 2
