@@ -10,6 +10,9 @@
     (the proposal seed depends on the trial number only). Rates are measured over the
     trials' own time stamps once every worker is at work (:func:`steady_rate`), so
     process start-up is not counted. Target >= 1.8x on 2 cores (issue 4).
+(c), (d) Best-so-far against wall-clock time of random search, today's evolution and
+    the new one, and the screening cost of successive halving
+    (:mod:`bench.perf.search_time`).
 """
 
 from __future__ import annotations
@@ -168,12 +171,18 @@ def run(quick: bool) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     threads = torch.get_num_threads()
     try:
+        from bench.perf.search_time import best_over_time, screening_cost
+
         if quick:
             rows = strategy_comparison(budget=12, seeds=[0], epochs=2, tune_trials=1)
             rows += throughput(budget=16, epochs=10, repeats=1)
+            rows += screening_cost(budget=8)
+            rows += best_over_time(150.0, seeds=[0])
         else:
             rows = strategy_comparison(budget=30, seeds=[0, 1, 2], epochs=4, tune_trials=1)
             rows += throughput(budget=24, epochs=10, repeats=3)
+            rows += screening_cost(budget=16)
+            rows += best_over_time(1200.0, seeds=[0, 1, 2])  # issue 13: 20 min on 2 cores
     finally:
         torch.set_num_threads(threads)
     return rows

@@ -7,9 +7,10 @@ eta = ``--rung-factor``, 3 by default). At each rung the worker writes the valid
 score to its trial (user_attr ``rungs``: ``{"1": 0.41, "3": 0.87}``) and reads the study:
 the run goes on only if its score is among the top 1/eta of the scores that trials have
 reached at that rung so far (all workers; the trial's own included), as in Li et al.,
-"A System for Massively Parallel Hyperparameter Tuning" (MLSys 2020) and Optuna's
-``SuccessiveHalvingPruner``. While a rung holds fewer than eta scores, only a new best
-goes on. An architecture that stops at a rung is not trained further (no more epochs,
+"A System for Massively Parallel Hyperparameter Tuning" (MLSys 2020). While a rung
+holds fewer than eta scores, every run goes on (Optuna's ``SuccessiveHalvingPruner``
+would let only a new best through; that stops good early architectures for lack of
+company). An architecture that stops at a rung is not trained further (no more epochs,
 no more tuning trials): its trial ends **PRUNED** with the score it reached, which
 counts as an evaluation but never as a parent, the best, or a store record (a low-
 fidelity score would mislead those). The ones that go on are trained and tuned in full
@@ -48,11 +49,15 @@ def rung_scores(history: History, epoch: int, exclude_trial_id: int | None = Non
 
 
 def promoted(value: float, others: list[float], factor: int, maximize: bool) -> bool:
-    """Whether ``value`` is among the top 1/``factor`` of ``others`` + itself (ASHA);
-    with fewer than ``factor`` values, whether it is the best so far (ties go on)."""
+    """Whether ``value`` is among the top 1/``factor`` of ``others`` + itself (ASHA;
+    ties go on). While the rung holds fewer than ``factor`` values, every run goes on:
+    there is no top third yet, and the first architectures of a search are not stopped
+    for lack of company."""
+    if len(others) + 1 < factor:
+        return True
     sign = 1.0 if maximize else -1.0
     ranked = sorted((sign * v for v in [*others, value]), reverse=True)
-    keep = max(1, len(ranked) // factor)
+    keep = len(ranked) // factor
     return sign * value >= ranked[keep - 1]
 
 

@@ -21,9 +21,10 @@ def test_rungs_are_geometric_and_below_the_full_run():
 
 
 @pytest.mark.parametrize("value, others, goes_on", [
-    (0.5, [], True),                     # the first one always goes on
-    (0.5, [0.9], False),                 # fewer than eta: only a new best goes on
-    (0.9, [0.9], True),                  # ties go on
+    (0.5, [], True),                     # the first eta - 1 always go on
+    (0.1, [0.9], True),
+    (0.5, [0.9, 0.8], False),            # 3 values: only the top one goes on
+    (0.9, [0.9, 0.1], True),             # ties go on
     (0.8, [0.1, 0.2, 0.9, 0.3, 0.4], True),   # 6 values: the top 2 go on
     (0.4, [0.1, 0.2, 0.9, 0.3, 0.8], False),
 ])
