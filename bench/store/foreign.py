@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from bench.store.schema import SCORE_KEY, relative_path, row_to_record, validate
 from bench.store.store import cost_figures
 from nas.errors import StoreError
 from nas.onnx_file import read_metadata
-from nas.paths import input_file
+from nas.paths import input_file, read_text
 
 GRAMMAR = "foreign"
 REQUIRED_COLUMNS = ("path",)
@@ -128,16 +129,14 @@ def _text(value: object) -> str:
 
 
 def _read_csv(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
+    text = read_text(csv_path, "score file", StoreError)  # names a bad byte's line
     try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            _check_columns(csv_path, columns)
-            return [(i + 2, {k.strip(): (v or "").strip() for k, v in row.items() if k})
-                    for i, row in enumerate(reader)]
-    except FileNotFoundError as exc:
-        raise StoreError(f"score file {csv_path} not found") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        columns = [c.strip() for c in reader.fieldnames or []]
+        _check_columns(csv_path, columns)
+        return [(i + 2, {k.strip(): (v or "").strip() for k, v in row.items() if k})
+                for i, row in enumerate(reader)]
+    except csv.Error as exc:
         raise StoreError(f"cannot read score file {csv_path}: {exc}") from exc
 
 
