@@ -29,6 +29,7 @@ from pathlib import Path
 
 from nas.errors import NasError
 from nas.json_text import dumps
+from nas.paths import output_dir
 from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
 from nas.search.history import History
@@ -102,6 +103,7 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
     """
     import torch
 
+    output_dir(config.run_dir, "run directory (--out)")
     spec = default_storage(config)
     _check_device(config.device)
     torch.set_num_threads(1)

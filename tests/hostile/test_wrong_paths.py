@@ -41,6 +41,10 @@ def files(tmp_path):
     (("predict", "{d}/plain", "--predictor", "{d}/outdir"), ["predictor file",
                                                              "is a directory"]),
     (("perf", "export", "-o", "{d}/outdir"), ["--out", "is a directory"]),
+    (("search", "--out", "{d}/plain", "--budget", "1"), ["run directory (--out)",
+                                                         "is a file, expected a directory"]),
+    (("bench", "import", "{d}/latin1.csv", "-s", "{d}/new"), ["score file", "not UTF-8 text",
+                                                                "line 3"]),
 ])
 def test_wrong_kind_of_path_gives_one_line(files, args, fragments):
     argv = [a.format(d=files) for a in args]
