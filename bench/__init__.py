@@ -1,2 +1,2 @@
 """The benchmark side: tasks, training and tuning, run storage, the ONNX-Bench store,
-leaderboards, baselines and the benchmark suites."""
+leaderboards, and the glue between stores and predictors (docs/architecture.md)."""

@@ -65,7 +65,8 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: object) -> str:
         """The one-line message for an unknown ``name``: the known names and the hint."""
-        message = f"unknown {self.family} {name!r} (known: {', '.join(self._entries) or 'none'})"
+        known = ", ".join(self._entries) or "(none registered)"
+        message = f"unknown {self.family} {name!r}; choose one of {known}"
         return f"{message}; {self.hint}" if self.hint else message
 
     def names(self) -> tuple[str, ...]:

@@ -28,20 +28,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from nas.errors import PredictorError
+from nas.registry import Registry
 from predictors.graph import GraphView
 from predictors.text import full_length, iter_text, render
 
-#: encoder names accepted by :func:`make_encoder`
-ENCODERS = ("hashing", "minilm")
+#: encoder classes by name; filled at the end of this module
+ENCODERS: Registry[type] = Registry("encoder", error=PredictorError)
 
 
 def make_encoder(name: str, **params):
-    """The encoder called ``name`` (see :data:`ENCODERS`)."""
-    if name == "hashing":
-        return HashingEncoder(**params)
-    if name == "minilm":
-        return MiniLMEncoder(**params)
-    raise PredictorError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
+    """The encoder called ``name`` (see :data:`ENCODERS`) made with ``params``.
+
+    Raises:
+        PredictorError: unknown name (the message lists the encoders).
+    """
+    return ENCODERS.get(name)(**params)
 
 
 class HashingEncoder:
@@ -295,3 +296,7 @@ def _quiet_transformers() -> None:
         return
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+
+
+ENCODERS.register("hashing", HashingEncoder)
+ENCODERS.register("minilm", MiniLMEncoder)

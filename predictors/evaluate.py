@@ -31,14 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas.errors import PredictorError, StoreError
+from nas.errors import PredictorError
 from predictors.features import macs as graph_macs
 from predictors.graph import GraphView, load_graph
 from predictors.metrics import kendall_tau, spearman
 from predictors.predictor import OnnxNetPredictor
 
 SPLITS = ("in-space", "by-grammar")
-_REQUIRED = ("arch_id", "grammar", "task", "val_score", "onnx_path")
 
 
 @dataclass(frozen=True)
@@ -78,34 +77,6 @@ def default_methods(include_minilm: bool | None = None,
 
 
 # ---------------------------------------------------------------- records
-
-
-def load_records(root: str | Path) -> pd.DataFrame:
-    """The store's index as a DataFrame (through ``bench.store`` when installed).
-
-    Raises:
-        StoreError: no index at ``root``, or required columns are missing.
-    """
-    root = Path(root)
-    try:
-        from bench.store import OnnxBenchStore
-    except ImportError:
-        df = _read_index(root)
-    else:
-        df = OnnxBenchStore(root).to_dataframe()
-    missing = [c for c in _REQUIRED if c not in df.columns]
-    if missing:
-        raise StoreError(f"the index of {root} lacks columns {missing} (see docs/SCHEMA.md)")
-    return df
-
-
-def _read_index(root: Path) -> pd.DataFrame:
-    if (root / "index.parquet").is_file():
-        return pd.read_parquet(root / "index.parquet")
-    if (root / "index.csv").is_file():
-        return pd.read_csv(root / "index.csv")
-    raise StoreError(f"no ONNX-Bench store at {root} (index.parquet or index.csv missing); "
-                     "build one with `nas search` or point --store at its root")
 
 
 def scored(df: pd.DataFrame) -> pd.DataFrame:
@@ -307,7 +278,7 @@ def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
 
     Args:
         build: record -> ``(module, x, y)``: the untrained network and one batch of its
-            task's training data (see :func:`platform_builder`).
+            task's training data (see :func:`bench.predictor_training.platform_builder`).
         names: proxies to compute (default: all but ``params`` and ``flops``, which the
             index already has as ``params`` / ``macs``).
         cache: a CSV file of proxies computed before (``arch_id, task, seed`` and one
@@ -348,35 +319,3 @@ def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
     out = pd.DataFrame([table[k] for k in table], columns=names)
     out.index = pd.MultiIndex.from_tuples(list(table), names=["arch_id", "task"])
     return out
-
-
-def platform_builder(batch_size: int = 64, seed: int = 0) -> Callable[[pd.Series], tuple]:
-    """A ``build`` for :func:`proxy_table` that rebuilds records with the platform's space.
-
-    Uses ``nas.space.load_space(grammar).parse(arch)``, ``nas.builder.build_model`` and
-    the task from ``bench.tasks`` (``get_task(name)``); raises PredictorError when those
-    are not available in this installation.
-    """
-    try:
-        import torch
-
-        from bench.tasks import get_task
-        from nas.builder import build_model
-        from nas.space import load_space
-    except ImportError as exc:
-        raise PredictorError(
-            f"zero-cost proxies on a store need the search space, builder and tasks ({exc}); "
-            "pass precomputed proxy columns (proxy_<name>) instead"
-        ) from None
-    tasks: dict = {}
-    spaces: dict = {}
-
-    def build(rec: pd.Series) -> tuple:
-        task = tasks.setdefault(rec["task"], get_task(rec["task"]))
-        space = spaces.setdefault(rec["grammar"], load_space(rec["grammar"]))
-        arch = space.parse(rec["arch"])
-        torch.manual_seed(seed)
-        model = build_model(arch, space, task.input_shape, task.head)
-        return model, task.train.x[:batch_size], task.train.y[:batch_size]
-
-    return build

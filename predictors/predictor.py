@@ -212,14 +212,8 @@ class OnnxNetPredictor(BaseEstimator):
     # ------------------------------------------------------------ features
 
     def _validate(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise PredictorError(
-                f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}"
-            )
-        if self.regressor not in REGRESSORS:
-            raise PredictorError(
-                f"unknown regressor {self.regressor!r}; choose one of {', '.join(REGRESSORS)}"
-            )
+        ENCODERS.get(self.encoder)
+        REGRESSORS.get(self.regressor)
         if self.features not in FEATURE_SETS:
             raise PredictorError(
                 f"unknown features {self.features!r}; choose one of {', '.join(FEATURE_SETS)}"

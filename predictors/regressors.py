@@ -21,45 +21,44 @@ Every regressor has ``fit(X, y) -> self``, ``predict(X) -> ndarray``,
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from nas.errors import PredictorError
+from nas.registry import Registry
 
-#: regressor names accepted by :func:`make_regressor`
-REGRESSORS = ("ridge", "gbm", "mlp", "blend")
+#: regressor classes by name (their ``kind``); filled at the end of this module
+REGRESSORS: Registry[type] = Registry("regressor", error=PredictorError)
 
 
 def make_regressor(name: str, *, ranking: bool = False, margin: float = 0.1,
                    random_state: int = 0, **params):
     """The regressor called ``name`` (see :data:`REGRESSORS`).
 
+    ``ranking``, ``margin`` and ``random_state`` go to the regressors that take them.
+
     Raises:
-        PredictorError: unknown name, or ``ranking=True`` with a regressor other than mlp.
+        PredictorError: unknown name, or ``ranking=True`` with a regressor that has no
+            ranking loss (only mlp has).
     """
-    if name not in REGRESSORS:
-        raise PredictorError(f"unknown regressor {name!r}; choose one of {', '.join(REGRESSORS)}")
-    if ranking and name != "mlp":
+    cls = REGRESSORS.get(name)
+    accepted = inspect.signature(cls).parameters
+    if ranking and "ranking" not in accepted:
         raise PredictorError(
             f"ranking=True trains with a pairwise margin loss, which needs regressor='mlp' "
             f"(got {name!r})"
         )
-    if name == "ridge":
-        return RidgeRegressor(**params)
-    if name == "gbm":
-        return GbmRegressor(random_state=random_state, **params)
-    if name == "blend":
-        return BlendRegressor(random_state=random_state, **params)
-    return MlpRegressor(ranking=ranking, margin=margin, random_state=random_state, **params)
+    shared = {"ranking": ranking, "margin": margin, "random_state": random_state}
+    return cls(**{k: v for k, v in shared.items() if k in accepted}, **params)
 
 
 def regressor_from_state(config: dict, arrays: dict[str, np.ndarray]):
     """Rebuild a fitted regressor from :meth:`state` output."""
-    kinds = {"ridge": RidgeRegressor, "gbm": GbmRegressor, "mlp": MlpRegressor,
-             "blend": BlendRegressor}
     kind = config.get("kind")
-    if kind not in kinds:
+    if kind not in REGRESSORS:
         raise PredictorError(f"predictor file names an unknown regressor {kind!r}")
-    return kinds[kind].from_state(config, arrays)
+    return REGRESSORS.get(kind).from_state(config, arrays)
 
 
 def _check_xy(X, y=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -367,3 +366,7 @@ class MlpRegressor:
         r.y_mean_, r.y_std_ = float(config["y_mean"]), float(config["y_std"])
         r.weights_ = [arrays[f"w{i}"] for i in range(int(config["n_weights"]))]
         return r
+
+
+for _cls in (RidgeRegressor, GbmRegressor, MlpRegressor, BlendRegressor):
+    REGRESSORS.register(_cls.kind, _cls)

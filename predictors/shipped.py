@@ -1,5 +1,5 @@
 """Where the shipped default predictor lives: ``predictors/data/default.predictor``,
-inside the installed package (``python -m bench.predictor_store`` writes it)."""
+inside the installed package (``python -m maintainer.predictor_store`` writes it)."""
 
 from __future__ import annotations
 

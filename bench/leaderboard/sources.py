@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.storage import DISCARDED, REQUEUE, with_driver
 from nas.errors import LeaderboardError, StorageError, StoreError
-from nas.search.history import DISCARDED, REQUEUE
-from nas.search.storage import with_driver
 
 #: trial user_attrs the leaderboard reads (docs/SCHEMA.md, "Outer search study")
 TRIAL_ATTRS = (
@@ -61,7 +60,7 @@ def open_storage(storage):
     A path ending in .db/.sqlite/.sqlite3 opens as SQLite, any other path as a journal
     file. A missing file is an error (opening it would create an empty study storage).
     ``postgresql://`` URLs get the installed driver, as ``nas search`` gives them
-    (:func:`nas.search.storage.with_driver`).
+    (:func:`bench.storage.with_driver`).
 
     Raises:
         LeaderboardError: when the file does not exist.

@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.tasks import classic, functions, permutation, pointer, tsp, user
 from bench.tasks.base import Task
 from nas.errors import TaskError
+from nas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class _Family:
     examples: tuple[int, ...]
 
 
-_FIXED: dict[str, tuple[Callable[..., Task], TaskInfo]] = {
+#: fixed tasks by name: (builder, info)
+TASKS: Registry[tuple[Callable[..., Task], TaskInfo]] = Registry("task", error=TaskError)
+for _name, _entry in {
     "digits": (classic.digits, TaskInfo(
         "digits", "classification", (1, 8, 8), "accuracy", True, classic.DIGITS_SIZES,
         "scikit-learn 8x8 handwritten digits, 10 classes (the default task)")),
@@ -60,11 +63,12 @@ _FIXED: dict[str, tuple[Callable[..., Task], TaskInfo]] = {
         "breast-cancer", "classification", (30,), "accuracy", True,
         classic.BREAST_CANCER_SIZES,
         "scikit-learn breast cancer Wisconsin, 30 features, 2 classes")),
-}
+}.items():
+    TASKS.register(_name, _entry)
 for _name, _fit in functions.FITS.items():
-    _FIXED[_name] = (partial(functions.function_fit, _name), TaskInfo(
+    TASKS.register(_name, (partial(functions.function_fit, _name), TaskInfo(
         _name, "regression", (len(_fit.variables),), "rmse", False, functions.FIT_SIZES,
-        f"fit {_fit.formula} (KAN paper / AI Feynman)"))
+        f"fit {_fit.formula} (KAN paper / AI Feynman)")))
 
 
 def _pointer_info(prefix: str, d: int, metric: str, what: str) -> Callable[[int], TaskInfo]:
@@ -74,7 +78,9 @@ def _pointer_info(prefix: str, d: int, metric: str, what: str) -> Callable[[int]
     return info
 
 
-_FAMILIES: dict[str, _Family] = {
+#: task families by prefix (``sort`` for ``sort-5``...)
+TASK_FAMILIES: Registry[_Family] = Registry("task family", error=TaskError)
+for _prefix, _family in {
     "sort": _Family(r"sort-(\d+)", pointer.sort_task, _pointer_info(
         "sort", 1, "sequence_accuracy", "sort {n} numbers (pointer); any N in 2..100"), (5, 10)),
     "convex-hull": _Family(r"convex-hull-(\d+)", pointer.convex_hull_task, _pointer_info(
@@ -87,7 +93,8 @@ _FAMILIES: dict[str, _Family] = {
         f"permutation-{n}", "regression", (n,), "bit_accuracy", True,
         permutation.PERMUTATION_SIZES,
         f"apply a fixed hidden permutation to {n} bits (bit logits); any N >= 2"), (16,)),
-}
+}.items():
+    TASK_FAMILIES.register(_prefix, _family)
 
 _USER_SUFFIXES = {".csv": user.csv_task, ".npz": user.npz_task}
 _CACHE: dict[tuple, Task] = {}
@@ -96,15 +103,15 @@ _CACHE_LIMIT = 8
 
 def list_tasks() -> list[TaskInfo]:
     """Every fixed task and an example or two of each family (no data is generated)."""
-    rows = [info for _, info in _FIXED.values()]
-    for family in _FAMILIES.values():
+    rows = [info for _, (_, info) in TASKS.items()]
+    for _, family in TASK_FAMILIES.items():
         rows += [family.info(n) for n in family.examples]
     return rows
 
 
 def task_names() -> list[str]:
     """Names a user can pass: fixed names and family patterns (``sort-N``...)."""
-    return [*_FIXED, *(f"{prefix}-N" for prefix in _FAMILIES)]
+    return [*TASKS.names(), *(f"{prefix}-N" for prefix in TASK_FAMILIES.names())]
 
 
 def get_task(name: str, seed: int = 0, **options) -> Task:
@@ -138,9 +145,9 @@ def clear_cache() -> None:
 
 def _resolve(name: str) -> tuple[Callable[..., Task], tuple]:
     """The builder of ``name`` and its positional arguments."""
-    if name in _FIXED:
-        return _FIXED[name][0], ()
-    for family in _FAMILIES.values():
+    if name in TASKS:
+        return TASKS.get(name)[0], ()
+    for _, family in TASK_FAMILIES.items():
         match = re.fullmatch(family.pattern, name)
         if match:
             return family.build, (int(match.group(1)),)

@@ -80,7 +80,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Random state of the fit."),
 ) -> None:
     """Fit a predictor on every scored record of a store and save it to one file."""
-    from predictors.training import train_from_store
+    from bench.predictor_training import train_from_store
 
     output_file(out, "--out", example="model.predictor")
     model = train_from_store(
@@ -114,11 +114,13 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Kendall tau / Spearman on held-out records, against params, MACs and proxies."""
+    # torch: rebuilding networks for proxies needs it; `nas --help` must not (issue 16)
+    from bench.predictor_training import load_records, platform_builder
     from nas.errors import PredictorError
     from predictors import OnnxNetPredictor
     from predictors import evaluate as ev
 
-    df = ev.scored(ev.load_records(store))
+    df = ev.scored(load_records(store))
     splits = ev.make_splits(df, split, seed=seed,
                             **({"train_size": train_size, "folds": folds}
                                if split == "in-space" else {}))
@@ -135,7 +137,7 @@ def evaluate(
     views = ev.load_views(df, store, _progress("reading ONNX files"))
     table = None
     if proxies:
-        table = ev.proxy_table(df, ev.platform_builder(seed=seed), seed=seed)
+        table = ev.proxy_table(df, platform_builder(seed=seed), seed=seed)
     rows = ev.evaluate(df, views, splits, methods=methods, proxies=table,
                        fitted=fitted if as_is else None, random_state=seed,
                        progress=lambda msg: typer.echo(msg, err=True))

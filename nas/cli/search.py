@@ -91,7 +91,7 @@ def _print_leaderboard(summary, config) -> None:
 
     try:
         from bench.leaderboard import load_leaderboard
-        from nas.search.storage import storage_url, with_driver
+        from bench.storage import storage_url, with_driver
 
         storage = with_driver(storage_url(config.storage)) if config.storage else None
         board = load_leaderboard(study=summary.study, storage=storage,
@@ -197,7 +197,7 @@ def _run_meta(run: Path) -> dict:
 
 
 def _only_study(spec: str) -> str:
-    from nas.search.storage import open_storage, redact
+    from bench.storage import open_storage, redact
 
     names = [s.study_name for s in open_storage(spec, create=False).get_all_studies()]
     if len(names) != 1:

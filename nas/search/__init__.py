@@ -11,7 +11,7 @@ Modules, one idea each:
 * :mod:`~nas.search.claims`: the budget and one-evaluation-per-architecture protocol.
 * :mod:`~nas.search.lease`: leases on running trials, stale-trial detection.
 * :mod:`~nas.search.worker`: the worker loop; :mod:`~nas.search.evaluate`: one evaluation.
-* :mod:`~nas.search.study`, :mod:`~nas.search.storage`: the Optuna storage, with retries.
+* :mod:`~nas.search.study`, :mod:`~bench.storage`: the Optuna storage, with retries.
 * :mod:`~nas.search.run`: run directory, worker processes, summary;
   :mod:`~nas.search.status`: ``nas status``; :mod:`~nas.search.progress`: progress display.
 """

@@ -24,8 +24,9 @@ from nas.errors import OptionError
 from nas.options import option
 from nas.records import from_known_keys
 from nas.search.clock import parse_duration
+from nas.search.predictor_strategy import DEFAULT_CANDIDATES, DEFAULT_PREDICTOR_WARMUP
+from nas.search.strategy_registry import STRATEGIES
 
-STRATEGIES = ("random", "evolution", "predictor")
 MUTATIONS = ("small", "subtree")
 DEVICES = ("cpu", "cuda", "auto")
 _FILE_SUFFIXES = (".csv", ".npz", ".lark")
@@ -38,9 +39,6 @@ DEFAULT_TRIAL_SECONDS = 60.0
 #: lease of a running trial: refreshed every HEARTBEAT_S, stale after STALE_AFTER_S
 DEFAULT_HEARTBEAT_S = 10.0
 DEFAULT_STALE_AFTER_S = 60.0
-#: predictor-guided search: candidates ranked per proposal, own results before refitting
-DEFAULT_CANDIDATES = 64
-DEFAULT_PREDICTOR_WARMUP = 8
 #: evaluations of a search with a time limit and no budget: no cap
 UNCAPPED = 2**31 - 1
 #: what evolution's default sizes assume of a time-limited search without a budget
@@ -160,7 +158,8 @@ class SearchConfig:
         """What is wrong, each naming its fields as ``{field}`` (see OptionError)."""
         return [msg for bad, msg in (
             (self.strategy not in STRATEGIES,
-             "{strategy} " + _quoted(self.strategy) + f" is not one of {', '.join(STRATEGIES)}"),
+             "{strategy} " + _quoted(self.strategy)
+             + f" is not one of {', '.join(STRATEGIES.names())}"),
             (self.device not in DEVICES,
              "{device} " + _quoted(self.device) + f" is not one of {', '.join(DEVICES)}"),
             (self.budget is not None and self.budget < 1, "{budget} must be at least 1"),

@@ -22,11 +22,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: protocol keys in trial system_attrs (user_attrs hold the docs/SCHEMA.md fields)
-LEASE_UNTIL = "nas:lease_until"
-HOST_KEY = "nas:host_key"
-REQUEUE = "nas:requeue"
-DISCARDED = "nas:discarded"
+from bench.storage import DISCARDED, HOST_KEY, LEASE_UNTIL, REQUEUE
+
 #: an architecture whose trials were re-queued this often (e.g. it gets its worker
 #: killed for memory every time) is given up rather than re-run forever
 MAX_REQUEUES = 3

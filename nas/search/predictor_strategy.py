@@ -45,9 +45,13 @@ from pathlib import Path
 
 from nas.architecture import Architecture
 from nas.errors import NasError
-from nas.search.config import DEFAULT_CANDIDATES, DEFAULT_PREDICTOR_WARMUP
 from nas.search.history import History, TrialRecord
 from nas.search.strategies import Proposal, Strategy
+
+#: defaults of ``--candidates`` and ``--predictor-warmup``: candidates ranked per
+#: proposal, own results before the study's predictor is refitted
+DEFAULT_CANDIDATES = 64
+DEFAULT_PREDICTOR_WARMUP = 8
 
 log = logging.getLogger(__name__)
 

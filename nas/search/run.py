@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.storage import redact, storage_kind, with_driver, without_password
 from nas.errors import NasError
 from nas.json_text import dumps
 from nas.paths import output_dir
@@ -35,7 +36,6 @@ from nas.search.config import SearchConfig
 from nas.search.history import History
 from nas.search.progress import SearchProgress
 from nas.search.signals import Interrupted
-from nas.search.storage import redact, storage_kind, with_driver, without_password
 from nas.search.worker import SearchContext, WorkerReport, run_worker
 
 DEFAULT_STORAGE_FILE = "study.journal"

@@ -120,18 +120,3 @@ class EvolutionStrategy(Strategy):
             self._parsed[record.arch] = self.space.parse(record.arch)
         return self._parsed[record.arch]
 
-
-def make_strategy(config, space, task) -> Strategy:
-    """The strategy ``config.strategy`` for ``task``'s input shape and head."""
-    if config.strategy == "random":
-        return RandomStrategy(space, task.input_shape, task.head)
-    if config.strategy == "predictor":
-        from nas.search.predictor_strategy import PredictorStrategy
-
-        return PredictorStrategy(space, task.input_shape, task.head,
-                                 candidates=config.candidates, warmup=config.predictor_warmup,
-                                 seed=config.seed, mutation=config.mutation)
-    population, tournament = config.evolution_sizes()
-    return EvolutionStrategy(space, task.input_shape, task.head, population=population,
-                             tournament=tournament, crossover_rate=config.crossover_rate,
-                             mutation=config.mutation)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.storage import open_storage, redact, with_retry
 from nas.errors import StorageError
 from nas.search.history import History, TrialRecord, from_frozen
 from nas.search.signals import critical
-from nas.search.storage import open_storage, redact, with_retry
 
 
 @dataclass

@@ -65,7 +65,7 @@ class SearchContext:
         """
         from bench.tasks import get_task
         from nas.search.claims import matching_references
-        from nas.search.strategies import make_strategy
+        from nas.search.strategy_registry import make_strategy
         from nas.search.study import SearchStudy
         from nas.space import load_space
 

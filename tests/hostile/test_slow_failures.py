@@ -8,8 +8,8 @@ import pytest
 from hostile_cli import assert_clean_error, run_cli
 from sqlalchemy.exc import OperationalError
 
+from bench.storage import REFUSED_BUDGET_S, failure_kind, open_storage, with_retry
 from nas.errors import StorageError
-from nas.search.storage import REFUSED_BUDGET_S, failure_kind, open_storage, with_retry
 
 
 def _closed_port() -> int:

@@ -18,7 +18,7 @@ def store(family, tmp_path_factory):
     st = OnnxBenchStore(root, create=True)
     for i, spec in enumerate(sample_specs(48, seed=0)):
         st.add(export(spec), {"arch_id": f"{i:012x}", "arch": repr(spec), "grammar": spec.kind,
-                              "task": "toy", "metric": "accuracy",
+                              "task": "toy", "metric": "score",
                               "val_score": known_score(spec)}, refresh_index=False)
     st.refresh_index()
     return root

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from nas.errors import PredictorError, StoreError
+from nas.errors import PredictorError
 from predictors import evaluate as ev
 
 
@@ -76,15 +74,6 @@ def test_evaluate_reports_methods_and_baselines_on_the_same_split(records):
     assert best["method"] == "hashing+ridge" and best["kendall_tau"] > 0.6
     assert list(summary.columns) == ["split", "method", "kendall_tau", "spearman", "groups",
                                      "n_test"]
-
-
-def test_records_are_read_from_an_index_without_bench_store(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bench.store", None)  # as if not installed
-    with pytest.raises(StoreError, match="no ONNX-Bench store"):
-        ev.load_records(tmp_path)
-    pd.DataFrame({"arch_id": ["a"], "grammar": ["g"], "task": ["t"], "val_score": [0.5],
-                  "onnx_path": ["g/t/a.onnx"]}).to_csv(tmp_path / "index.csv", index=False)
-    assert ev.load_records(tmp_path)["arch_id"].tolist() == ["a"]
 
 
 def test_proxies_are_per_architecture_and_task(tmp_path):

@@ -24,12 +24,12 @@ def workdir(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def postgres_url():
     """A PostgreSQL URL: ``$NAS_TEST_POSTGRES_URL``, else a throwaway loopback server
-    (:mod:`bench.pgserver`) for this session.
+    (:mod:`nas.perf.pgserver`) for this session.
 
     Without either the test is skipped locally but **fails** when ``$CI`` is set: CI
     (.ci/run, which sources .ci/postgres) must run the PostgreSQL tests, never skip them.
     """
-    from bench.pgserver import URL_ENV, PgServer, PgServerUnavailable
+    from nas.perf.pgserver import URL_ENV, PgServer, PgServerUnavailable
 
     url = os.environ.get(URL_ENV)
     if url:

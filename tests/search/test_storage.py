@@ -9,8 +9,7 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from nas.errors import StorageError
-from nas.search.storage import (
+from bench.storage import (
     is_transient,
     open_storage,
     redact,
@@ -19,6 +18,7 @@ from nas.search.storage import (
     with_retry,
     without_password,
 )
+from nas.errors import StorageError
 from nas.search.study import SearchStudy
 
 

@@ -1,10 +1,10 @@
-"""The plan of the default predictor's training store (bench/predictor_store.py)."""
+"""The plan of the default predictor's training store (maintainer/predictor_store.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.predictor_store import PLAN, plan
+from maintainer.predictor_store import PLAN, plan
 
 
 def test_plan_has_a_budget_and_epochs_per_grammar_and_task():

@@ -1,4 +1,4 @@
-"""The label-noise check of a store (bench/label_noise.py): real retraining, real taus."""
+"""The label-noise check of a store (maintainer/label_noise.py): real retraining, real taus."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.label_noise import agreement, retrain
+from maintainer.label_noise import agreement, retrain
 
 RECORD = {"grammar": "ffn", "task": "kan-expsin", "epochs": 2,
           "arch": "sequential(flatten, sequential(linear(32), tanh))"}

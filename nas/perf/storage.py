@@ -15,7 +15,7 @@ Figures, medians of the repeats:
   one worker that is the wall time of one trial's protocol.
 
 PostgreSQL is ``$NAS_TEST_POSTGRES_URL`` if set, else a throwaway server on loopback
-(:mod:`bench.pgserver`, fsync on as in a real installation); without server binaries
+(:mod:`nas.perf.pgserver`, fsync on as in a real installation); without server binaries
 its rows say why they are empty. The protocol reads the whole study several times per
 trial, so the cost per trial grows with the study: the rows name the budget.
 """
@@ -28,8 +28,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.perf import load_note, perf_suite
-from bench.perf.search import steady_rate
+from nas.perf import load_note
+from nas.perf.search import steady_rate
 
 WORKERS = (1, 2, 4)
 STORAGES = ("journal", "sqlite", "postgresql")
@@ -105,14 +105,13 @@ def _rows(rates: dict[tuple[str, int], float], budget: int, repeats: int,
     return rows
 
 
-@perf_suite("storage")
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf storage`` (``quick``: 12 trials per study, one repeat, one to
     two minutes; full: 40 trials, 3 repeats, about five). ``baseline`` is the journal
     file's figure, ``scaling`` the trials/s over that storage's 1-worker trials/s."""
     import optuna
 
-    from bench.pgserver import PgServerUnavailable, postgres_url
+    from nas.perf.pgserver import PgServerUnavailable, postgres_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, repeats = (12, 1) if quick else (40, 3)

@@ -1,4 +1,9 @@
-"""Train a predictor from an ONNX-Bench store (what ``nas predictor train`` runs).
+"""Predictors on ONNX-Bench stores: the glue between the store, the platform and ``predictors``.
+
+``predictors`` works on any ONNX file and knows no store; this module reads a store's
+records (:func:`load_records`), rebuilds their networks for zero-cost proxies
+(:func:`platform_builder`) and trains a predictor from a store (:func:`train_from_store`,
+what ``nas predictor train`` runs).
 
 The regression target is chosen by ``target``:
 
@@ -19,12 +24,49 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from nas.errors import PredictorError
-from predictors.evaluate import load_records, load_views, scored
+from bench.store import OnnxBenchStore
+from bench.tasks import get_task
+from nas.builder import build_model
+from nas.errors import PredictorError, StoreError
+from nas.space import load_space
+from predictors.evaluate import load_views, scored
 from predictors.predictor import OnnxNetPredictor
 
 TARGETS = ("auto", "score", "quantile")
+#: index columns a predictor needs from a store (docs/SCHEMA.md)
+REQUIRED = ("arch_id", "grammar", "task", "val_score", "onnx_path")
+
+
+def load_records(root: str | Path) -> pd.DataFrame:
+    """The index of the ONNX-Bench store at ``root`` as a DataFrame.
+
+    Raises:
+        StoreError: no store at ``root``, or required columns are missing.
+    """
+    df = OnnxBenchStore(root).to_dataframe()
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise StoreError(f"the index of {root} lacks columns {missing} (see docs/SCHEMA.md)")
+    return df
+
+
+def platform_builder(batch_size: int = 64, seed: int = 0) -> Callable[[pd.Series], tuple]:
+    """A ``build`` for :func:`predictors.evaluate.proxy_table` that rebuilds records with
+    the platform's space (``load_space(grammar).parse(arch)``), builder and tasks."""
+    tasks: dict = {}
+    spaces: dict = {}
+
+    def build(rec: pd.Series) -> tuple:
+        task = tasks.setdefault(rec["task"], get_task(rec["task"]))
+        space = spaces.setdefault(rec["grammar"], load_space(rec["grammar"]))
+        arch = space.parse(rec["arch"])
+        torch.manual_seed(seed)
+        model = build_model(arch, space, task.input_shape, task.head)
+        return model, task.train.x[:batch_size], task.train.y[:batch_size]
+
+    return build
 
 
 def training_target(df: pd.DataFrame, target: str = "auto") -> tuple[np.ndarray, str]:

@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.perf import perf_suite
-
 TARGET_S = 10.0
 
 
@@ -75,7 +73,6 @@ def render_figures(path: Path, index, n: int, repeats: int) -> list[dict]:
     return rows
 
 
-@perf_suite("leaderboard")
 def run(quick: bool) -> list[dict]:
     """Load and render a leaderboard of 10,000 trials (2,000 with ``quick``)."""
     n, repeats = (2_000, 1) if quick else (10_000, 3)

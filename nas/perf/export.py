@@ -16,7 +16,6 @@ import time
 import torch
 from torch import nn
 
-from bench.perf import perf_suite
 from nas.errors import NasError
 from nas.export import export_onnx
 
@@ -108,7 +107,6 @@ def _group_row(size: str, exporter: str, results: dict, baseline) -> dict:
     return row
 
 
-@perf_suite("export")
 def run(quick: bool) -> list[dict]:
     """Rows: per input size, median export+check+parity ms for dynamo, TorchScript and auto
     (baseline of the auto row: the dynamo median of the same architectures)."""

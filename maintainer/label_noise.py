@@ -1,6 +1,6 @@
 """How reproducible are a store's scores? Retrain sampled records with other seeds.
 
-    python -m bench.label_noise --store runs/predictor-store/bench \\
+    python -m maintainer.label_noise --store runs/predictor-store/bench \\
         --group versatileffn/kan-expsin -n 80 --seeds 1 2
 
 Each sampled record's architecture is rebuilt and trained again exactly as the store's
@@ -64,7 +64,8 @@ def agreement(columns: dict[str, np.ndarray]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from predictors.evaluate import load_records, scored
+    from bench.predictor_training import load_records
+    from predictors.evaluate import scored
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="runs/predictor-store/bench")

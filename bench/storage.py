@@ -30,6 +30,14 @@ from nas.errors import StorageError, first_line
 
 T = TypeVar("T")
 
+#: protocol keys of ``nas search`` in trial system_attrs (user_attrs hold the
+#: docs/SCHEMA.md fields); :mod:`nas.search.history` explains them, and the leaderboard
+#: reads them to leave out trials that were not evaluations
+LEASE_UNTIL = "nas:lease_until"
+HOST_KEY = "nas:host_key"
+REQUEUE = "nas:requeue"
+DISCARDED = "nas:discarded"
+
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 #: backoff delays (s) between attempts of a transient failure: about 30 s in all

@@ -1,11 +1,11 @@
-"""bench.pgserver: the throwaway PostgreSQL server the tests and `nas perf storage` use."""
+"""nas.perf.pgserver: the throwaway PostgreSQL server the tests and `nas perf storage` use."""
 
 from __future__ import annotations
 
 import pytest
 
-import bench.pgserver as pgserver
-from bench.pgserver import PgServer, PgServerUnavailable
+import nas.perf.pgserver as pgserver
+from nas.perf.pgserver import PgServer, PgServerUnavailable
 
 
 def test_without_server_binaries_it_says_what_to_install(monkeypatch):

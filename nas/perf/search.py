@@ -12,7 +12,7 @@
     process start-up is not counted. Target >= 1.8x on 2 cores (issue 4).
 (c), (d) Best-so-far against wall-clock time of random search, today's evolution and
     the new one, and the screening cost of successive halving
-    (:mod:`bench.perf.search_time`).
+    (:mod:`nas.perf.search_time`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from bench.perf import perf_suite, scaling_rows
+from nas.perf import scaling_rows
 
 OUT = Path("runs") / "perf"
 THROUGHPUT_TARGET = 1.8
@@ -162,7 +162,6 @@ def throughput(budget: int, epochs: int, repeats: int) -> list[dict]:
     return scaling_rows("search loop evaluations/s", one, two, THROUGHPUT_TARGET, what)
 
 
-@perf_suite("search")
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf search`` (``quick``: one seed, small budgets, a few minutes)."""
     import optuna
@@ -171,7 +170,7 @@ def run(quick: bool) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     threads = torch.get_num_threads()
     try:
-        from bench.perf.search_time import best_over_time, screening_cost
+        from nas.perf.search_time import best_over_time, screening_cost
 
         if quick:
             rows = strategy_comparison(budget=12, seeds=[0], epochs=2, tune_trials=1)

@@ -4,9 +4,9 @@ they depend on the machine's load)."""
 import pytest
 import torch
 
-from bench.perf import get_suite
-from bench.perf.training import bare_loop, epoch_overhead, mlp, worker_throughput
 from bench.tasks import get_task
+from nas.perf import get_suite
+from nas.perf.training import bare_loop, epoch_overhead, mlp, worker_throughput
 
 torch.set_num_threads(1)
 

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import time
 
-from bench.perf import perf_suite
-
 SHAPES = ((1, 8, 8), (3, 32, 32))
 
 
@@ -65,7 +63,6 @@ def _sample_many(shape, n: int) -> dict:
     return json.loads(out.stdout)
 
 
-@perf_suite("sampling")
 def run(quick: bool) -> list[dict]:
     from nas.space import load_space
 

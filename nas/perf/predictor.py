@@ -9,7 +9,7 @@
   exists): median Kendall tau / Spearman per method on the in-space and by-grammar
   splits of :mod:`predictors.evaluate`, each with the best of params / MACs / zero-cost
   proxies on the same splits as its baseline.
-* search efficiency (:mod:`bench.perf.predictor_search`): evaluations predictor-guided
+* search efficiency (:mod:`nas.perf.predictor_search`): evaluations predictor-guided
   search needs to reach random search's best-of-60 (target <= 20), and the seconds per
   proposal of the predictor strategy.
 
@@ -31,8 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.perf import perf_suite
-
 DEFAULT_STORE = Path("runs/predictor-store")
 PARTS = ("throughput", "ranking", "search")
 RANKING_JSON = "runs/perf/predictor-ranking-{split}.json"
@@ -40,7 +38,6 @@ SPLIT_TARGETS = {"in-space": 0.7, "by-grammar": 0.5}
 PROXY_CACHE = Path("runs/perf/predictor-proxies.csv")
 
 
-@perf_suite("predictor")
 def run(quick: bool) -> list[dict]:
     """Rows of the predictor figures (medians of repeats)."""
     import torch
@@ -63,7 +60,7 @@ def run(quick: bool) -> list[dict]:
 def _search_rows(quick: bool) -> list[dict]:
     import optuna
 
-    from bench.perf.predictor_search import proposal_seconds, search_efficiency
+    from nas.perf.predictor_search import proposal_seconds, search_efficiency
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return search_efficiency(quick) + proposal_seconds(quick)
@@ -142,14 +139,15 @@ def _throughput(quick: bool) -> list[dict]:
 
 
 def _ranking(store: Path, quick: bool) -> list[dict]:
+    from bench.predictor_training import load_records, platform_builder
     from predictors import evaluate as ev
 
-    df = ev.scored(ev.load_records(store))
+    df = ev.scored(load_records(store))
     views = ev.load_views(df, store)
     proxies, note = None, "quick: zero-cost proxies skipped" if quick else ""
     try:
         if not quick:
-            proxies = ev.proxy_table(df, ev.platform_builder(), cache=PROXY_CACHE)
+            proxies = ev.proxy_table(df, platform_builder(), cache=PROXY_CACHE)
     except Exception as exc:  # proxies are optional: the table still has params and MACs
         note = f"zero-cost proxies skipped: {exc}"
     rows = []

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 import statistics
 
-from bench.perf import load_note, perf_suite
+from nas.perf import load_note
 
 EPOCHS = 4
 WITHIN = 0.02
@@ -119,7 +119,6 @@ def _rows(method: str, deltas: list[float], scores: list[float], parents: dict,
     ]
 
 
-@perf_suite("mutation")
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf mutation`` (``quick``: 4 children per parent and method)."""
     import optuna

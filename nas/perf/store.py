@@ -24,7 +24,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from bench.perf import perf_suite
 from bench.store import OnnxBenchStore
 
 
@@ -50,7 +49,6 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-@perf_suite("store")
 def run(quick: bool) -> list[dict]:
     """Rows: write/read records/s, index refresh, rebuild and per-add refresh times."""
     n = 1_000 if quick else 10_000

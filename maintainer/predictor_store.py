@@ -1,8 +1,8 @@
 """Build the training store of the shipped default predictor, then train and ship it.
 
-    python -m bench.predictor_store                 # resumable: run it again to go on
-    python -m bench.predictor_store --budget 100 --workers 2 --out runs/predictor-store
-    python -m bench.predictor_store --only ffn/digits --only kan/kan-expsin
+    python -m maintainer.predictor_store                 # resumable: run it again to go on
+    python -m maintainer.predictor_store --budget 100 --workers 2 --out runs/predictor-store
+    python -m maintainer.predictor_store --only ffn/digits --only kan/kan-expsin
 
 Really trains architectures from several grammars on several built-in tasks with
 ``nas search --strategy random`` (one run directory and Optuna study per grammar x task,
@@ -88,8 +88,8 @@ def run_searches(out: Path, runs: list[Run], workers: int) -> None:
 def merge_and_train(out: Path) -> None:
     """Merge the planned groups' stores into a fresh ``<out>/bench`` (groups no longer in
     :data:`PLAN` drop out), keep the index, train and save the default predictor."""
+    from bench.predictor_training import train_from_store
     from bench.store import OnnxBenchStore
-    from predictors.training import train_from_store
 
     fresh = out / "bench.new"
     shutil.rmtree(fresh, ignore_errors=True)

@@ -22,7 +22,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from bench.perf import load_note
+from nas.perf import load_note
 
 OUT = Path("runs") / "perf"
 SETTING = {"grammar": "einspace", "task": "digits", "seed_references": False,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.perf import perf_suite, scaling_rows
+from nas.perf import scaling_rows
 
 EPOCH_TARGET = 1.10
 WORKER_TARGET = 1.8
@@ -174,7 +174,6 @@ def worker_throughput(n_models: int, epochs: int, repeats: int) -> list[dict]:
     return scaling_rows("evaluations/s of worker processes", one, two, WORKER_TARGET, what)
 
 
-@perf_suite("training")
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf training`` (``quick``: fewer repeats and epochs, < 1 minute)."""
     from bench.tasks import get_task
