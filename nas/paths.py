@@ -14,13 +14,23 @@ from pathlib import Path
 
 from nas.errors import NasError
 
+#: longest file name (one path component) common file systems take, in bytes
+MAX_NAME_BYTES = 255
 
-def _named(path: str | os.PathLike, what: str, error: type[NasError]) -> Path:
-    """``path`` as a Path; no file system has names with a NUL byte (Python raises
-    ValueError on them, which would escape as an unexpected error)."""
-    if "\x00" in os.fspath(path):
-        raise error(f"{what} {os.fspath(path)!r} contains a NUL byte; check the path")
-    return Path(path)
+
+def user_path(path: str | os.PathLike, what: str = "path",
+              error: type[NasError] = NasError) -> Path:
+    """``path`` as a Path, refusing names no file system takes: a NUL byte (Python raises
+    ValueError) or a component over :data:`MAX_NAME_BYTES` (the OS raises ENAMETOOLONG,
+    even from ``Path.exists``); both would otherwise escape as unexpected errors."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise error(f"{what} {text!r} contains a NUL byte; check the path")
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+            raise error(f"{what} has a name longer than {MAX_NAME_BYTES} bytes "
+                        f"({part[:24]}...); check the path")
+    return Path(text)
 
 
 def input_file(path: str | os.PathLike, what: str = "file",
@@ -30,7 +40,7 @@ def input_file(path: str | os.PathLike, what: str = "file",
     Raises:
         error: the path does not exist, or is a directory.
     """
-    path = _named(path, what, error)
+    path = user_path(path, what, error)
     if path.is_dir():
         raise error(f"{what} {path} is a directory, expected a file")
     if not path.exists():
@@ -45,7 +55,7 @@ def input_dir(path: str | os.PathLike, what: str = "directory",
     Raises:
         error: the path does not exist, or is a file.
     """
-    path = _named(path, what, error)
+    path = user_path(path, what, error)
     if path.exists() and not path.is_dir():
         raise error(f"{what} {path} is a file, expected a directory")
     if not path.exists():
@@ -88,7 +98,7 @@ def output_file(path: str | os.PathLike, what: str = "output file",
     Raises:
         error: the path is a directory, or its parent is a file.
     """
-    path = _named(path, what, error)
+    path = user_path(path, what, error)
     if path.is_dir():
         raise error(f"{what} {path} is a directory, expected a file path; name a file "
                     f"in it, e.g. {path / example}")
@@ -109,7 +119,7 @@ def output_dir(path: str | os.PathLike, what: str = "output directory",
     Raises:
         error: the path, or one of its parents, is a file.
     """
-    path = _named(path, what, error)
+    path = user_path(path, what, error)
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():

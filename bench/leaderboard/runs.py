@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas.errors import LeaderboardError
+from nas.paths import user_path
 
 #: file names a run directory may hold its study storage in, in order of preference
 STUDY_FILES = ("study.journal", "study.db")
@@ -115,7 +116,7 @@ def resolve_run(path: str | Path) -> RunPaths:
     Raises:
         LeaderboardError: when the directory is missing or holds neither a study nor a store.
     """
-    root = Path(path)
+    root = user_path(path, "run directory", LeaderboardError)
     if root.is_file():
         raise LeaderboardError(f"run directory {str(root)!r} is a file, expected a directory")
     if not root.is_dir():

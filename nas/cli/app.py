@@ -82,6 +82,14 @@ def run_app(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # outside a command (while parsing arguments)
         typer.echo(INTERRUPTED, err=True)
         return 130
+    except OSError as exc:  # the file system refused a user's path (permissions, space...)
+        if debug:
+            traceback.print_exc()
+        name = str(exc.filename or "")
+        where = f" ({name if len(name) <= 80 else name[:77] + '...'})" if name else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}; check the path, its permissions "
+                   "and free space", err=True)
+        return 2
     except typer.TyperException as exc:  # click's usage errors, as click shows them
         return _usage_error(exc, debug, argv if argv is not None else sys.argv[1:])
     except Exception as exc:  # anything unexpected

@@ -43,6 +43,9 @@ def files(tmp_path):
     (("perf", "export", "-o", "{d}/outdir"), ["--out", "is a directory"]),
     (("search", "--out", "{d}/plain", "--budget", "1"), ["run directory (--out)",
                                                          "is a file, expected a directory"]),
+    (("leaderboard", "a" * 300), ["run directory has a name longer than 255 bytes"]),
+    (("leaderboard", "--store", "a" * 300), ["File name too long (aaaa", "check the path"]),
+    (("validate", "-g", "a" * 300 + ".lark", "x"), ["grammar file has a name longer"]),
     (("bench", "import", "{d}/latin1.csv", "-s", "{d}/new"), ["score file", "not UTF-8 text",
                                                                 "line 3"]),
 ])
