@@ -51,6 +51,10 @@ class StorageError(NasError):
     """The Optuna storage URL is malformed or the database cannot be reached."""
 
 
+class StudyMismatchError(StorageError):
+    """A study is resumed with other data or settings than it was created with."""
+
+
 class PredictorError(NasError):
     """A predictor file is invalid, tampered with, or used before fitting."""
 

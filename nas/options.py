@@ -34,22 +34,26 @@ class Option:
         cli_type: the type the command line parses, when not the field's own.
         parse: command-line value -> field value, when they differ; may raise
             :class:`~nas.errors.OptionError`.
+        defines_scores: the value changes what a score means (epochs, data split seed,
+            ...): scores made under different values must not be ranked together, so a
+            study records it when created and refuses a resume that changes it.
     """
 
     help: str
     flags: tuple[str, ...] = ()
     cli_type: Any = None
     parse: Callable[[Any], Any] | None = None
+    defines_scores: bool = False
 
 
 def option(default: Any, *flags: str, help: str, cli_type: Any = None,
-           parse: Callable[[Any], Any] | None = None) -> Any:
+           parse: Callable[[Any], Any] | None = None, defines_scores: bool = False) -> Any:
     """A dataclass ``field`` whose metadata is an :class:`Option` (see the module doc).
 
     A mutable ``default`` (``{}``, ``[]``) becomes a factory of copies, as dataclasses
     require.
     """
-    metadata = {OPTION: Option(help, tuple(flags), cli_type, parse)}
+    metadata = {OPTION: Option(help, tuple(flags), cli_type, parse, defines_scores)}
     if type(default).__hash__ is None:
         return field(default_factory=partial(copy, default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -67,6 +71,11 @@ def option_of(f: Field) -> Option:
 def flag_spellings(f: Field) -> tuple[str, ...]:
     """The field's flag declarations as click takes them (``--<field-name>`` if none)."""
     return option_of(f).flags or ("--" + f.name.replace("_", "-"),)
+
+
+def score_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields declared with ``defines_scores=True``, in field order."""
+    return tuple(f.name for f in fields(cls) if option_of(f).defines_scores)
 
 
 def flag_names(cls: type) -> dict[str, str]:

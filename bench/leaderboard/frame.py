@@ -357,6 +357,9 @@ def _study_attrs(data: StudyData) -> dict[str, str]:
     out = {}
     for source, attrs in (("study", data.user_attrs), ("study system", data.system_attrs)):
         for key, value in sorted(attrs.items()):
+            if isinstance(value, dict):  # e.g. the study's score-defining settings
+                value = ", ".join(f"{k}={'none' if v is None else v}"
+                                  for k, v in sorted(value.items())) or "(none)"
             if key.startswith("_") or not isinstance(value, str | int | float | bool | list):
                 continue
             text = str(value)

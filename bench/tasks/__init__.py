@@ -8,7 +8,14 @@ See ``docs/tasks.md`` for the list of tasks and the user CSV/NPZ formats.
 """
 
 from bench.tasks.base import Reference, Split, Task
-from bench.tasks.registry import TaskInfo, clear_cache, get_task, list_tasks, task_names
+from bench.tasks.registry import (
+    TaskInfo,
+    clear_cache,
+    data_identity,
+    get_task,
+    list_tasks,
+    task_names,
+)
 
-__all__ = ["Reference", "Split", "Task", "TaskInfo", "clear_cache", "get_task", "list_tasks",
-           "task_names"]
+__all__ = ["Reference", "Split", "Task", "TaskInfo", "clear_cache", "data_identity",
+           "get_task", "list_tasks", "task_names"]

@@ -8,6 +8,7 @@ read-only), so workers that evaluate many architectures generate data once.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 from collections.abc import Callable
@@ -136,6 +137,34 @@ def get_task(name: str, seed: int = 0, **options) -> Task:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = build(*args, seed=seed, **options)
     return _CACHE[key]
+
+
+#: version of the built-in tasks' data: bump it when a built-in task's data changes for
+#: the same name, options and seed (a new generator, another source file), so that
+#: studies made with the old data refuse to mix in the new
+BUILTIN_DATA_VERSION = 1
+
+
+def data_identity(name: str) -> str:
+    """What the data of task ``name`` is, as recorded by a study (with the seed and task
+    options, which a study records apart).
+
+    A ``.csv``/``.npz`` file: ``sha256:<hex>`` of its bytes, whatever its path (so
+    workers on other machines may keep the same file elsewhere, and an edited file or
+    another file of the same name is told apart). A built-in task: its name and
+    :data:`BUILTIN_DATA_VERSION`. Raises TaskError if the file cannot be read.
+    """
+    path = Path(name)
+    if path.suffix.lower() not in _USER_SUFFIXES:
+        return f"built-in {name} (data version {BUILTIN_DATA_VERSION})"
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise TaskError(f"cannot read task data {path}: {exc.strerror}") from exc
+    return f"sha256:{digest.hexdigest()}"
 
 
 def clear_cache() -> None:

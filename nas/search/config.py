@@ -9,8 +9,11 @@ Adding an option (one place): add a field to :class:`SearchConfig` defined with
 command line spells the value differently) and, if some values are invalid, a problem
 in ``_problems`` naming it as ``{field_name}``. ``nas search`` derives its option from
 the field (:mod:`nas.cli.config_options`); ``tests/search/test_config.py`` checks that
-the CLI exposes every field with the same default and help. Then use it where the
-search needs it and add a row to docs/search.md's table.
+the CLI exposes every field with the same default and help. Pass
+``defines_scores=True`` when its value changes what a score means (a study then records
+it at creation and refuses a resume that changes it; docs/search.md, "What a study
+guarantees"). Then use it where the search needs it and add a row to docs/search.md's
+table.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nas.errors import OptionError
-from nas.options import option
+from nas.options import option, score_fields
 from nas.records import from_known_keys
 from nas.search.clock import parse_duration
 from nas.search.predictor_strategy import DEFAULT_CANDIDATES, DEFAULT_PREDICTOR_WARMUP
@@ -72,9 +75,10 @@ class SearchConfig:
                           help="Built-in grammar name or a .lark file.")
     task: str = option("digits", "--task", "-t",
                        help="Task name (`nas tasks`) or a .csv/.npz file.")
-    target: str | None = option(None, "--target", help="Target column of a CSV task.")
+    target: str | None = option(None, "--target", help="Target column of a CSV task.",
+                                defines_scores=True)
     task_options: dict = option(
-        {}, "--task-option", cli_type=list[str], parse=parse_task_options,
+        {}, "--task-option", cli_type=list[str], parse=parse_task_options, defines_scores=True,
         help="KEY=VALUE option for the task builder (repeatable), e.g. n_train=500.")
     strategy: str = option("evolution", "--strategy", "-s",
                            help="random, evolution (regularized evolution) or predictor "
@@ -87,19 +91,21 @@ class SearchConfig:
         None, "--time-limit", cli_type=str, parse=parse_duration,
         help="Wall-clock limit of the whole study, all workers and resumes: 20m, 1h30m, 90s "
              "(see docs/search.md).")
-    tune_trials: int = option(DEFAULT_TUNE_TRIALS, "--tune-trials",
+    tune_trials: int = option(DEFAULT_TUNE_TRIALS, "--tune-trials", defines_scores=True,
                               help="Hyperparameter trials per architecture.")
-    epochs: int = option(DEFAULT_EPOCHS, "--epochs", help="Epochs per training run.")
+    epochs: int = option(DEFAULT_EPOCHS, "--epochs", defines_scores=True,
+                         help="Epochs per training run.")
+    # the rungs decide how long each architecture trains, so they define its score too
     min_epochs: int | None = option(
-        None, "--min-epochs",
+        None, "--min-epochs", defines_scores=True,
         help="First rung of successive halving across architectures, in epochs: only the "
              "top 1/--rung-factor at each rung train further (none = every architecture "
              "trains in full; see docs/search.md).")
-    rung_factor: int = option(3, "--rung-factor",
+    rung_factor: int = option(3, "--rung-factor", defines_scores=True,
                               help="Successive halving: rungs at min-epochs x factor^k; the "
                                    "top 1/factor of a rung go on.")
     trial_seconds: float | None = option(
-        DEFAULT_TRIAL_SECONDS, "--trial-seconds",
+        DEFAULT_TRIAL_SECONDS, "--trial-seconds", defines_scores=True,
         help="Time limit of one training run (0 = none); a run over it fails.")
     workers: int = option(1, "--workers", "-w",
                           help="Worker processes on this machine (one torch thread each).")
@@ -110,7 +116,8 @@ class SearchConfig:
     out: str | None = option(None, "--out", "-o", cli_type=Path,
                              parse=lambda path: str(path) if path else None,
                              help="Run directory (default runs/<study>).")
-    seed: int = option(0, "--seed", help="Seed of data splits, proposals and training.")
+    seed: int = option(0, "--seed", defines_scores=True,
+                       help="Seed of data splits, proposals and training.")
     # on: the README's main job finds a good result within its few minutes; the search
     # still works from the grammar alone (--no-seed-references), see docs/search.md
     seed_references: bool = option(True, "--seed-references/--no-seed-references",
@@ -186,6 +193,12 @@ class SearchConfig:
             (self.heartbeat_s <= 0 or self.stale_after_s < 2 * self.heartbeat_s,
              "the lease needs {heartbeat_s} > 0 and {stale_after_s} >= 2 x {heartbeat_s}"),
         ) if bad]
+
+    def score_settings(self) -> dict:
+        """The options declared ``defines_scores`` (training budget, data split, task
+        options): a study's scores are comparable only under one value of each, so the
+        study records them when created and refuses a resume that changes them."""
+        return {name: getattr(self, name) for name in score_fields(SearchConfig)}
 
     # --- derived names ----------------------------------------------------------------
 

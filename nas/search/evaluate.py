@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from nas import __version__
 from nas.architecture import Architecture
 from nas.errors import ArchitectureError, NasError, TrainingError, first_line
 
@@ -86,9 +87,12 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
 
 def _base_attrs(ctx, arch: Architecture) -> dict:
     cfg, task = ctx.config, ctx.task
+    # settings and data per trial too, so that the history itself shows how each score
+    # was made (the study refuses to mix, see study.py; older studies may have mixed)
     return {"arch": str(arch), "arch_id": arch.id, "grammar": ctx.space.name,
             "grammar_hash": ctx.space.hash, "task": task.name, "metric": task.metric,
-            "strategy": cfg.strategy, "seed": cfg.seed}
+            "strategy": cfg.strategy, "seed": cfg.seed, "settings": cfg.score_settings(),
+            "data": ctx.data, "platform_version": __version__}
 
 
 def _best_index(tuned) -> int:

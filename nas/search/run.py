@@ -146,10 +146,9 @@ def _record_run(ctx: SearchContext, spec: str, command: str | None) -> None:
             "grammar": ctx.space.name, "task": ctx.task.name, "strategy": cfg.strategy,
             "budget": cfg.budget, "seed": cfg.seed, "config": options}
     _write_json(cfg.run_dir / RUN_FILE, meta)
-    attrs = {"budget": cfg.budget, "time_limit_s": cfg.time_limit_s, "seed": cfg.seed,
-             "strategy": cfg.strategy,
-             "inner_trials": cfg.tune_trials, "epochs": cfg.epochs,
-             "trial_seconds": cfg.trial_seconds, "platform_version": __version__,
+    # the latest run's; what defines the scores (settings, data) is fixed at creation
+    attrs = {"budget": cfg.budget, "time_limit_s": cfg.time_limit_s,
+             "strategy": cfg.strategy, "platform_version": __version__,
              "command": redact(command or "run_search()")}
     for key, value in attrs.items():
         ctx.study.set_study_attr(key, value)

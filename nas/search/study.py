@@ -10,12 +10,16 @@ ones), which ``tell`` is not meant for.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from bench.storage import open_storage, redact, with_retry
-from nas.errors import StorageError
+from nas.errors import StorageError, StudyMismatchError
 from nas.search.history import History, TrialRecord, from_frozen
 from nas.search.signals import critical
+
+#: how long a worker that found a new study waits for its creator to record its identity
+IDENTITY_WAIT_S = 10.0
 
 
 @dataclass
@@ -45,7 +49,7 @@ class SearchStudy:
         """
         storage = open_storage(spec, create=create)
         label = redact(spec)
-        study_id = _study_id(storage, name, direction if create else None, label)
+        study_id, created = _study_id(storage, name, direction if create else None, label)
         study = cls(storage, study_id, name, True, label)
         directions = study._call(lambda: storage.get_study_directions(study_id), "read study")
         study.maximize = directions[0].name == "MAXIMIZE"
@@ -54,19 +58,45 @@ class SearchStudy:
                                f"({directions[0].name.lower()}): it belongs to another task; "
                                "pick another --study")
         if identity:
-            study._check_identity(identity)
+            study._check_identity(identity, created)
         return study
 
-    def _check_identity(self, identity: dict) -> None:
-        attrs = self.user_attrs()
-        for key, value in identity.items():
+    def _check_identity(self, identity: dict, created: bool) -> None:
+        """Record ``identity`` in a new study; compare it with a found study's.
+
+        Only the worker that created the study writes it (its last key last), so that
+        workers starting at once with different settings cannot both be accepted: the
+        others wait for it (:data:`IDENTITY_WAIT_S`) and compare. A study that predates
+        an identity key takes the value it is resumed with.
+        """
+        last = next(reversed(identity))
+        attrs = {} if created else self.user_attrs()
+        if not created and last not in attrs and not self._has_trials():
+            attrs = self._wait_for_attr(last)
+        changes = identity_changes(attrs, identity)
+        if changes:
+            raise StudyMismatchError(
+                f"study {self.name!r} in {self.label} was created with other settings: "
+                f"{'; '.join(changes)}. Its scores would not be comparable with new ones: "
+                "resume with the same settings, or start a new study with --study NEW_NAME "
+                "(or a new --out)")
+        for key, value in identity.items():  # new study, or keys an older one lacks
             if key not in attrs:
                 self.set_study_attr(key, value)
-            elif attrs[key] != value:
-                raise StorageError(
-                    f"study {self.name!r} in {self.label} was created with {key} "
-                    f"{attrs[key]!r}, not {value!r}: resume it with the same grammar and "
-                    "task, or pick another --study")
+
+    def _has_trials(self) -> bool:
+        trials = self._call(lambda: self.storage.get_all_trials(self.study_id, deepcopy=False),
+                            "read the trials")
+        return bool(trials)
+
+    def _wait_for_attr(self, key: str) -> dict:
+        """The study's attributes once ``key`` is among them (or after the wait)."""
+        deadline = time.monotonic() + IDENTITY_WAIT_S
+        attrs = self.user_attrs()
+        while key not in attrs and time.monotonic() < deadline:
+            time.sleep(0.1)
+            attrs = self.user_attrs()
+        return attrs
 
     # --- reading --------------------------------------------------------------------
 
@@ -135,8 +165,52 @@ class SearchStudy:
         return True
 
 
-def _study_id(storage, name: str, direction: str | None, label: str) -> int:
-    """The id of study ``name``, created (race-safely) when a direction is given."""
+def identity_changes(recorded: dict, identity: dict) -> list[str]:
+    """``what old -> new`` for each key of ``identity`` that ``recorded`` (a study's
+    attributes) holds with another value; ``settings`` compared option by option and
+    named by flag. A study written before ``settings`` existed is compared with the
+    settings it recorded then (``epochs``, ``inner_trials``, ``trial_seconds``, ``seed``)."""
+    changes = []
+    for key, value in identity.items():
+        if key == "settings":
+            old = recorded.get("settings") or _legacy_settings(recorded)
+            changes += _setting_changes(old, value)
+        elif key in recorded and recorded[key] != value:
+            changes.append(f"{_IDENTITY_LABELS.get(key, key)} {_show(recorded[key])} -> "
+                           f"{_show(value)}")
+    return changes
+
+
+def _setting_changes(old: dict, new: dict) -> list[str]:
+    from nas.options import flag_names
+    from nas.search.config import SearchConfig
+
+    flags = flag_names(SearchConfig)
+    return [f"{flags.get(k, k)} {_show(old[k])} -> {_show(v)}"
+            for k, v in new.items() if k in old and old[k] != v]
+
+
+def _legacy_settings(attrs: dict) -> dict:
+    names = {"epochs": "epochs", "inner_trials": "tune_trials",
+             "trial_seconds": "trial_seconds", "seed": "seed"}
+    return {new: attrs[old] for old, new in names.items() if old in attrs}
+
+
+def _show(value) -> str:
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return f"sha256 {value[7:19]}"  # enough to tell two files apart in one line
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in sorted(value.items())) + "}"
+    return "none" if value is None else str(value)
+
+
+#: how the one-line refusal names the identity keys
+_IDENTITY_LABELS = {"grammar_hash": "grammar file (hash)", "data": "task data"}
+
+
+def _study_id(storage, name: str, direction: str | None, label: str) -> tuple[int, bool]:
+    """(id of study ``name``, whether this call created it); created (race-safely) when
+    a direction is given."""
     import optuna
 
     def find() -> int | None:
@@ -147,7 +221,7 @@ def _study_id(storage, name: str, direction: str | None, label: str) -> int:
 
     found = with_retry(find, f"look up study {name!r} in {label}")
     if found is not None:
-        return found
+        return found, False
     if direction is None:
         studies = with_retry(storage.get_all_studies, f"list the studies in {label}")
         names = ", ".join(s.study_name for s in studies) or "(none)"
@@ -155,7 +229,7 @@ def _study_id(storage, name: str, direction: str | None, label: str) -> int:
     directions = [optuna.study.StudyDirection[direction.upper()]]
     try:
         return with_retry(lambda: storage.create_new_study(directions, name),
-                          f"create study {name!r} in {label}")
+                          f"create study {name!r} in {label}"), True
     except optuna.exceptions.DuplicatedStudyError:  # another worker created it first
         return with_retry(lambda: storage.get_study_id_from_name(name),
-                          f"look up study {name!r} in {label}")
+                          f"look up study {name!r} in {label}"), False

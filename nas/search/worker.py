@@ -51,6 +51,8 @@ class SearchContext:
     study: object
     storage_spec: str
     evaluator: Callable | None = None
+    #: the task data's identity (:func:`bench.tasks.data_identity`), recorded per trial
+    data: str | None = None
 
     @property
     def study_name(self) -> str:
@@ -63,7 +65,7 @@ class SearchContext:
         Raises the platform's one-line errors: GrammarError, TaskError, StorageError,
         StoreError.
         """
-        from bench.tasks import get_task
+        from bench.tasks import data_identity, get_task
         from nas.search.claims import matching_references
         from nas.search.strategy_registry import make_strategy
         from nas.search.study import SearchStudy
@@ -75,8 +77,10 @@ class SearchContext:
         refs = (matching_references(space, task.input_shape, task.head)
                 if config.seed_references else [])
         proposer = Proposer(make_strategy(config, space, task), refs, config.seed)
+        data = data_identity(config.task)
+        # what makes the study's scores comparable: fixed when it is created (study.py)
         identity = {"grammar": space.name, "grammar_hash": space.hash, "task": task.name,
-                    "metric": task.metric}
+                    "metric": task.metric, "data": data, "settings": config.score_settings()}
         study = SearchStudy.open(storage_spec, config.study_name, direction=task.direction,
                                  identity=identity, create=create)
         store = None
@@ -84,7 +88,7 @@ class SearchContext:
             from bench.store import OnnxBenchStore
 
             store = OnnxBenchStore(config.store_dir, create=True)
-        return cls(config, space, task, proposer, store, study, storage_spec)
+        return cls(config, space, task, proposer, store, study, storage_spec, data=data)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from nas.search.study import SearchStudy
 #: user_attrs every completed trial carries (docs/SCHEMA.md, plus the worker)
 COMPLETE_ATTRS = {"arch", "arch_id", "grammar", "grammar_hash", "task", "metric", "val_score",
                   "test_score", "params", "macs", "hparams", "train_seconds", "epochs",
-                  "strategy", "seed", "worker"}
+                  "strategy", "seed", "worker", "settings", "data", "platform_version"}
 
 
 def open_run(run: Path, study: str | None = None) -> SearchStudy:
