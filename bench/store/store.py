@@ -332,12 +332,13 @@ def _open_root(root: Path, create: bool) -> None:
     if not create:
         if not root.exists():
             raise StoreError(
-                f"no ONNX-Bench store at {root}; create one with OnnxBenchStore({str(root)!r}, "
-                "create=True), `nas bench import scores.csv --store ...`, or a `nas search` run"
+                f"no ONNX-Bench store at {root}: check the path (a store is made by `nas "
+                "search`, `nas bench import scores.csv --store DIR` or, in Python, "
+                "OnnxBenchStore(path, create=True))"
             )
         raise StoreError(
-            f"{root} exists but is not an ONNX-Bench store (no {MARKER}); pass create=True "
-            "(or use `nas bench import`/`merge`) to make it one"
+            f"{root} exists but is not an ONNX-Bench store (no {MARKER}): check the path, or "
+            "make it one with `nas bench import`/`merge` (in Python: create=True)"
         )
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Shared pieces of the fuzz suite: settings, counters and byte-level mutations.
 
 Every fuzz test runs a fixed number of derandomized examples (the same inputs on every
-CI run), scaled by ``$NAS_FUZZ_SCALE`` (e.g. 10 for a longer local hunt).
+CI run), scaled by ``$NAS_FUZZ_SCALE`` (e.g. 10 for a longer local hunt); with
+``NAS_FUZZ_RANDOM=1`` each run draws new inputs.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 SCALE = float(os.environ.get("NAS_FUZZ_SCALE", "1"))
+RANDOM = bool(os.environ.get("NAS_FUZZ_RANDOM"))
 
 
 def fuzz_settings(examples: int):
     """Hypothesis settings of one fuzz test: ``examples`` cases, derandomized, no deadline."""
     return settings(max_examples=max(1, int(examples * SCALE)), deadline=None,
-                    derandomize=True, database=None, print_blob=True,
+                    derandomize=not RANDOM, database=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture,
                                            HealthCheck.data_too_large,
