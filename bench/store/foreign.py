@@ -130,14 +130,21 @@ def _text(value: object) -> str:
 
 def _read_csv(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
     text = read_text(csv_path, "score file", StoreError)  # names a bad byte's line
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = [c.strip() for c in reader.fieldnames or []]
         _check_columns(csv_path, columns)
-        return [(i + 2, {k.strip(): (v or "").strip() for k, v in row.items() if k})
-                for i, row in enumerate(reader)]
+        rows = []
+        for row in reader:  # line_num: the record's last line (blank lines, quoted newlines)
+            if None in row:
+                raise StoreError(f"{csv_path}:{reader.line_num}: more fields than the header "
+                                 f"has columns ({', '.join(columns)}); quote a value that "
+                                 "holds a comma")
+            rows.append((reader.line_num,
+                         {k.strip(): (v or "").strip() for k, v in row.items() if k}))
+        return rows
     except csv.Error as exc:
-        raise StoreError(f"cannot read score file {csv_path}: {exc}") from exc
+        raise StoreError(f"{csv_path}:{reader.line_num}: cannot read the CSV: {exc}") from exc
 
 
 def _check_columns(csv_path: Path, columns: list[str]) -> None:

@@ -105,6 +105,18 @@ def test_header_and_duplicate_errors_name_their_lines(store, tmp_path):
     assert len(OnnxBenchStore(store.root)) == 0
 
 
+def test_line_numbers_count_blank_lines_and_quoted_newlines(store, tmp_path):
+    text = (f"path,score,name\n{ALEXNET},0.5,\"two\nlines\"\n\n"
+            f"{SQUEEZE},nan,squeeze\n")  # the bad row is on line 5
+    (tmp_path / "m.csv").write_text(text)
+    with pytest.raises(StoreError, match=r"m\.csv:5: record field 'val_score' is nan"):
+        store.import_scores(tmp_path / "m.csv")
+    (tmp_path / "x.csv").write_text(f"path,score\n{ALEXNET},0.5\n{SQUEEZE},0,5\n")
+    with pytest.raises(StoreError, match=r"x\.csv:3: more fields than the header"):
+        store.import_scores(tmp_path / "x.csv")
+    assert len(OnnxBenchStore(store.root)) == 0
+
+
 # --- what an import did -------------------------------------------------------------------
 
 
