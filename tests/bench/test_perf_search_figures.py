@@ -8,6 +8,7 @@ import math
 from bench.perf import get_suite
 from bench.perf.mutation import METHODS, children, good_parents
 from bench.perf.search_time import at, curve
+
 from bench.tasks import get_task
 from nas.search.history import History, TrialRecord
 from nas.space import load_space
