@@ -2,9 +2,10 @@
 
 * ``ridge``: closed-form ridge regression; ``alpha=None`` picks alpha from a grid by
   exact leave-one-out error (numpy only).
-* ``gbm``: scikit-learn's HistGradientBoostingRegressor for fitting; its trees are
-  copied into flat arrays and predicted with numpy, so a saved predictor does not
-  depend on scikit-learn's private pickles.
+* ``gbm``: histogram gradient boosting (:mod:`predictors.boosting`, scikit-learn's
+  HistGradientBoostingRegressor algorithm with the same predictions) whose trees are our
+  own flat arrays, predicted with numpy: no private scikit-learn attribute is read and
+  a saved predictor needs no scikit-learn.
 * ``mlp``: a small torch MLP (ReLU hidden layers) trained with Adam on the mean squared
   error of standardized scores; with ``ranking=True`` a pairwise margin-ranking loss is
   added (as in ONNX-Net: margin 0.1, pairs with different scores, up to 4x batch-size
@@ -27,6 +28,7 @@ import numpy as np
 
 from nas.errors import PredictorError
 from nas.registry import Registry
+from predictors.boosting import BoostingParams, fit_trees, predict_trees
 
 #: regressor classes by name (their ``kind``); filled at the end of this module
 REGRESSORS: Registry[type] = Registry("regressor", error=PredictorError)
@@ -138,7 +140,8 @@ class RidgeRegressor:
 
 
 class GbmRegressor:
-    """Histogram gradient boosting (scikit-learn) with numpy inference on exported trees."""
+    """Histogram gradient boosting (:mod:`predictors.boosting`: scikit-learn's algorithm,
+    our own trees) with numpy inference."""
 
     kind = "gbm"
 
@@ -150,62 +153,23 @@ class GbmRegressor:
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
-        self.random_state = random_state
+        self.random_state = random_state  # kept for the API: boosting has no random choice
 
     def fit(self, X, y) -> GbmRegressor:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
-
         X, y = _check_xy(X, y)
-        model = HistGradientBoostingRegressor(
+        if not np.all(np.isfinite(X)):
+            raise PredictorError("gbm features contain NaN or infinite values")
+        params = BoostingParams(
             max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=min(self.min_samples_leaf, max(1, len(y) // 4)),
-            l2_regularization=self.l2_regularization, early_stopping=False,
-            random_state=self.random_state,
-        )
-        with threadpool_limits(1):  # OpenMP threads spin badly on small, shared machines
-            model.fit(X, y)
-        self._export(model)
+            l2_regularization=self.l2_regularization)
+        self.baseline_, self.trees_ = fit_trees(X, y, params)
         return self
-
-    def _export(self, model) -> None:
-        """Copy the fitted trees into flat arrays (children indexed globally)."""
-        fields = ("feature_idx", "num_threshold", "missing_go_to_left", "left", "right",
-                  "is_leaf", "value")
-        parts: dict[str, list] = {f: [] for f in fields}
-        roots, offset = [], 0
-        for (tree,) in model._predictors:
-            nodes = tree.nodes
-            if np.any(nodes["is_categorical"]):
-                raise PredictorError("categorical splits are not supported in saved predictors")
-            roots.append(offset)
-            for f in fields:
-                values = nodes[f].astype(np.int64 if f in ("left", "right") else nodes[f].dtype)
-                parts[f].append(values + offset if f in ("left", "right") else values)
-            offset += len(nodes)
-        self.trees_ = {f: np.concatenate(parts[f]) for f in fields}
-        self.trees_["root"] = np.asarray(roots, dtype=np.int64)
-        self.baseline_ = float(np.asarray(model._baseline_prediction).reshape(-1)[0])
 
     def predict(self, X) -> np.ndarray:
         X, _ = _check_xy(X)
-        t = self.trees_
-        out = np.full(len(X), self.baseline_)
-        rows = np.arange(len(X))
-        for root in t["root"]:
-            node = np.full(len(X), root, dtype=np.int64)
-            while True:
-                inner = ~t["is_leaf"][node].astype(bool)
-                if not inner.any():
-                    break
-                x = X[rows, t["feature_idx"][node]]
-                go_left = np.where(np.isnan(x), t["missing_go_to_left"][node].astype(bool),
-                                   x <= t["num_threshold"][node])
-                nxt = np.where(go_left, t["left"][node], t["right"][node])
-                node = np.where(inner, nxt, node)
-            out += t["value"][node]
-        return out
+        return predict_trees(self.trees_, self.baseline_, X)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         arrays = {f"tree_{k}": v for k, v in self.trees_.items()}
