@@ -218,7 +218,7 @@ def stats(
                    f"best {_cell(t['best'])} worst {_cell(t['worst'])}")
     for label in ("grammars", "sources", "exporters"):
         typer.echo(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in info[label].items()))
-    problems = {"unreadable files": info["corrupt_files"],
+    problems = {"unreadable or invalid files": info["corrupt_files"],
                 "index rows without file": info["rows_without_file"]}
     for label, items in problems.items():
         if items:
@@ -255,7 +255,8 @@ def merge(
 def rebuild(store: Path = STORE_OPTION) -> None:
     """Rebuild index.parquet from the ONNX files alone (after copying files in by hand)."""
     report = _open(store).rebuild_index()
-    typer.echo(f"indexed {report.records} record(s); unreadable files: {len(report.corrupt)}; "
+    typer.echo(f"indexed {report.records} record(s); unreadable or invalid files: "
+               f"{len(report.corrupt)}; "
                f"removed temp files: {report.removed_temp_files}")
     for rel in report.corrupt:
-        typer.echo(f"  unreadable: {rel}")
+        typer.echo(f"  unreadable or invalid: {rel}")

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 from test_store import ONNX_TEST_MODELS, _scores_csv, _writer, make_record, tiny_model
@@ -115,6 +116,23 @@ def test_line_numbers_count_blank_lines_and_quoted_newlines(store, tmp_path):
     with pytest.raises(StoreError, match=r"x\.csv:3: more fields than the header"):
         store.import_scores(tmp_path / "x.csv")
     assert len(OnnxBenchStore(store.root)) == 0
+
+
+def test_a_file_with_an_impossible_score_is_left_out_and_reported(store, capsys):
+    from nas.onnx_file import set_metadata
+
+    kept = store.add(tiny_model(seed=1), make_record("kept"))
+    bad = store.add(tiny_model(seed=2), make_record("bad"))
+    model = onnx.load(str(store.root / bad["onnx_path"]))
+    set_metadata(model, {"score": "nan", "val_score": "nan"})  # as an older version wrote
+    onnx.save(model, str(store.root / bad["onnx_path"]))
+    assert run_app(["bench", "rebuild", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 1 record(s); unreadable or invalid files: 1" in out
+    assert f"unreadable or invalid: {bad['onnx_path']}" in out
+    reopened = OnnxBenchStore(store.root)
+    assert [r["arch_id"] for _, r in reopened.records()] == [kept["arch_id"]]
+    assert reopened.stats()["corrupt_files"] == [bad["onnx_path"]]
 
 
 # --- what an import did -------------------------------------------------------------------
