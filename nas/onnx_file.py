@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 
 from nas.errors import ExportError
 
@@ -120,13 +121,21 @@ def _scan_metadata(buf, name: str) -> dict[str, str]:
         if pos + length > size:
             raise ExportError(f"{name} is truncated ({size} bytes, a field runs past the end)")
         if field == _METADATA_FIELD and wire == 2:
-            entry = onnx.StringStringEntryProto.FromString(bytes(buf[pos:pos + length]))
+            entry = _metadata_entry(bytes(buf[pos:pos + length]), name)
             props[entry.key] = entry.value
         seen_graph |= field == _GRAPH_FIELD
         pos += length
     if not seen_graph:
         raise ExportError(f"{name} is not an ONNX model (no graph); is the file truncated?")
     return props
+
+
+def _metadata_entry(data: bytes, name: str) -> onnx.StringStringEntryProto:
+    try:
+        return onnx.StringStringEntryProto.FromString(data)
+    except DecodeError:
+        raise ExportError(f"{name} is not a well-formed ONNX model (a metadata_props "
+                          "entry is corrupt); is the file damaged?") from None
 
 
 def _varint(buf, pos: int, name: str) -> tuple[int, int]:

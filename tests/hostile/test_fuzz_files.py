@@ -19,7 +19,7 @@ import onnx
 import pytest
 from fuzzing import fuzz_settings, mutated
 from hostile_cli import assert_clean_cli, assert_clean_message, run_cli
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
@@ -75,12 +75,16 @@ def nonsense_models(draw) -> bytes:
                              ).SerializeToString()
 
 
+#: a damaged metadata entry (found by the fuzz suite: escaped as protobuf's DecodeError)
+CORRUPT_METADATA = BASE.replace(b"r\x0c\n\x05score", b'r\x0c\n"\x05score') + b'"'
+
 onnx_bytes = st.one_of(mutated(BASE, max_edits=3), nonsense_models(),
                        st.binary(max_size=64))
 
 
 @fuzz_settings(150)
 @given(data=onnx_bytes)
+@example(data=CORRUPT_METADATA)
 def test_fuzz_onnx_files(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     path.write_bytes(data)
