@@ -44,7 +44,7 @@ def search(
         summary = run_search(config, progress, command=shlex.join(["nas", *sys.argv[1:]]))
     except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130
         if as_json and getattr(exc, "summary", None) is not None:
-            typer.echo(json.dumps(exc.summary.to_json(), default=str))
+            typer.echo(dumps(exc.summary.to_json()))
         typer.echo("interrupted: finished evaluations are kept; the running one was failed "
                    "with reason 'interrupted' and will be re-run: run the same command to "
                    "resume", err=True)

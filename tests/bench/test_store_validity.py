@@ -255,3 +255,14 @@ def _run(capsys, argv: list[str]) -> str:
     capsys.readouterr()
     assert run_app(argv) == 0, argv
     return capsys.readouterr().out
+
+
+def test_every_json_output_of_the_cli_goes_through_the_one_writer():
+    """A new ``--json`` output written with ``json.dumps`` would print NaN/Infinity again."""
+    import re
+
+    cli = Path(__file__).resolve().parents[2] / "nas" / "cli"
+    offenders = [f"{path.name}:{n}" for path in sorted(cli.glob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"echo\(\s*json\.dumps", line)]
+    assert not offenders, f"use nas.json_text.dumps in {offenders}"
