@@ -104,6 +104,14 @@ def head_accepts(head: HeadSpec, out: Shape) -> bool:
     return HEADS.get(head.kind).accepts(head.n_outputs, out)
 
 
+def head_macs(head: HeadSpec, out: Shape) -> int:
+    """Multiply-accumulates of the head on ``out`` for one sample (its Linear; the mean
+    pooling, like every reduction, counts none: docs/export_store.md)."""
+    if head.kind == "pointer":
+        return 0
+    return pooled_features(out) * head.n_outputs
+
+
 def head_params(head: HeadSpec, out: Shape) -> int:
     """Exact parameter count of the head on ``out``."""
     return HEADS.get(head.kind).params(head.n_outputs, out)

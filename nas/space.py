@@ -10,7 +10,7 @@ from nas.architecture import Architecture, Node
 from nas.derive import ROLE_KINDS, Deriver, LeafTable, Limits, NodeInfo, TypedArchitecture
 from nas.errors import ArchitectureError, GrammarError, NasError, SamplingError
 from nas.grammar import Grammar, list_builtin, load_grammar
-from nas.heads import HeadSpec, head_accepts, head_params
+from nas.heads import HeadSpec, head_accepts, head_macs, head_params
 from nas.ops.registry import Shape, get_op
 
 #: attempts at a whole architecture before giving up (e.g. when a head rejects outputs)
@@ -85,21 +85,22 @@ class Space:
               enforce_limits: bool = False) -> TypedArchitecture:
         """Type-check ``arch`` on ``input_shape``: output shape, params, MACs, records.
 
-        ``params`` includes the head's parameters when ``head`` is given.
+        ``params`` and ``macs`` include the head's when ``head`` is given; both then equal
+        what the store counts from the exported graph (docs/export_store.md).
         Raises ArchitectureError naming the first op that rejects its input, a head
         that cannot use the output, or (with ``enforce_limits``) a limit exceeded.
         """
         deriver = Deriver(self.grammar, self.limits, self._leaves)
         out = deriver.check(arch.root, "start", tuple(input_shape))
         records = deriver.records
-        params = sum(r.params for r in records)
+        params, macs = sum(r.params for r in records), sum(r.macs for r in records)
         if head is not None:
             if not head_accepts(head, out):
                 raise ArchitectureError(f"the {head.kind} head ({head.n_outputs}) cannot use "
                                         f"the backbone output {out}")
             params += head_params(head, out)
-        typed = TypedArchitecture(out, params, sum(r.macs for r in records), arch.nodes,
-                                  arch.depth, records)
+            macs += head_macs(head, out)
+        typed = TypedArchitecture(out, params, macs, arch.nodes, arch.depth, records)
         if enforce_limits:
             self._enforce(typed)
         return typed

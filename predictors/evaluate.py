@@ -16,7 +16,7 @@ Splits (a list of :class:`Split`, each a train and a test set of row positions):
 Scores are oriented so that higher is better (``-val_score`` when the task's metric is
 lower-is-better), so a positive tau is good for every method. On every split each
 predictor configuration is fitted on the train set and scored on the test set, and the
-baselines (``params``, ``macs``/``flops``, and each zero-cost proxy column given) are
+baselines (``params``, ``macs``, and each zero-cost proxy column given) are
 ranked on the same test set. :func:`summarize` gives the median over splits per method.
 """
 
@@ -279,8 +279,8 @@ def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
     Args:
         build: record -> ``(module, x, y)``: the untrained network and one batch of its
             task's training data (see :func:`bench.predictor_training.platform_builder`).
-        names: proxies to compute (default: all but ``params`` and ``flops``, which the
-            index already has as ``params`` / ``macs``).
+        names: proxies to compute (default: all but ``params`` and ``aten_flops``: the
+            index has ``params`` and ``macs``, the graph's count of the same work).
         cache: a CSV file of proxies computed before (``arch_id, task, seed`` and one
             column per proxy): records found there are not rebuilt, new ones are added.
         progress: called with (records done, records) as they are computed.
@@ -290,7 +290,7 @@ def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
     """
     from predictors.proxies import PROXIES, compute_proxies
 
-    names = names or [n for n in PROXIES if n not in ("params", "flops")]
+    names = names or [n for n in PROXIES if n not in ("params", "aten_flops")]
     known: dict[tuple[str, str], dict] = {}
     cache = Path(cache) if cache else None
     if cache is not None and cache.is_file():

@@ -6,8 +6,12 @@ also targets ``y``; each works on a deep copy (the caller's model, its gradients
 its mode are untouched) and is deterministic given ``seed`` (the RNG state is forked).
 
 * ``params``: number of parameter elements.
-* ``flops``: floating-point operations of one sample's forward pass (2 per MAC), counted
-  at the aten level by ``torch.utils.flop_counter`` (matmul, conv, attention...).
+* ``aten_flops``: floating-point operations of one sample's forward pass as torch runs
+  it (2 per multiply-add), counted by ``torch.utils.flop_counter`` on the aten kernels
+  it knows (matmul, conv, attention...). Not the store's ``macs`` (counted from the
+  ONNX graph, docs/export_store.md): ``nn.LSTM``'s fused kernel counts 0 here (an
+  ``LSTMCell``'s matmuls do count),
+  and work torch repeats that the exported graph does once counts twice.
 * ``synflow`` (Tanaka et al. 2020): sum |theta * dR/dtheta| with R the summed output of
   the network with |theta| on an all-ones input, in float64, eval mode.
 * ``naswot`` (Mellor et al. 2021): log|det K| where K[i, j] counts the activation units
@@ -47,12 +51,14 @@ def param_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def flops(model: torch.nn.Module, x: torch.Tensor) -> float:
+def aten_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
     """Forward FLOPs per sample (aten-level count, 2 per multiply-accumulate)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    net = _copy(model).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # parameters frozen rather than no_grad: the counter's module tracker fails under
+    # no_grad on modules that feed a parameter to a submodule (an LSTMCell's start input)
+    net = _copy(model).eval().requires_grad_(False)
+    with FlopCounterMode(display=False) as counter:
         net(x)
     return counter.get_total_flops() / max(len(x), 1)
 
@@ -125,7 +131,7 @@ def jacov(model: torch.nn.Module, x: torch.Tensor, *, seed: int = 0) -> float:
 #: proxy name -> function(model, x, y, seed, loss_fn) -> float
 PROXIES: dict[str, Callable[..., float]] = {
     "params": lambda m, x, y, seed, loss_fn: float(param_count(m)),
-    "flops": lambda m, x, y, seed, loss_fn: flops(m, x),
+    "aten_flops": lambda m, x, y, seed, loss_fn: aten_flops(m, x),
     "synflow": lambda m, x, y, seed, loss_fn: synflow(m, x, seed=seed),
     "naswot": lambda m, x, y, seed, loss_fn: naswot(m, x, seed=seed),
     "grad_norm": lambda m, x, y, seed, loss_fn: grad_norm(m, x, y, seed=seed, loss_fn=loss_fn),

@@ -58,10 +58,12 @@ class RebuildReport:
 
 
 def cost_figures(model: onnx.ModelProto, given: dict | None = None) -> dict[str, int]:
-    """``params`` and ``macs`` of ``model``, always counted from its graph.
+    """``params`` and ``macs`` of ``model``, counted from its graph.
 
     There is one definition of each (nas/onnx_cost.py, docs/export_store.md), so a value
-    in ``given`` that differs from the count is an error, not a second opinion.
+    in ``given`` that differs from the count is an error, not a second opinion. (``add``
+    counts what a record leaves out and trusts what it gives, as the count costs up to
+    milliseconds per file: the search leaves both out, an import checks them here.)
 
     Raises:
         StoreError: ``given`` holds a ``params`` or ``macs`` the graph does not have.
@@ -114,7 +116,8 @@ class OnnxBenchStore:
         ``record`` needs :data:`~bench.store.schema.REQUIRED` fields; other columns are
         optional. Filled in when absent: ``created_at`` (now, UTC), ``platform_version``,
         ``source`` (``nas``), ``exporter`` / ``opset`` (from the model), ``params`` and
-        ``macs`` (counted from the graph), ``latency_ms`` (measured only if ``latency``),
+        ``macs`` (counted from the graph; a caller that gives them gives those counts,
+        docs/export_store.md "Cost figures"), ``latency_ms`` (measured only if ``latency``),
         ``higher_is_better`` (from the metric name). ``onnx_path`` is always set by the
         store. The same (grammar, task, arch_id) written again replaces the earlier record.
 
@@ -161,7 +164,9 @@ class OnnxBenchStore:
         for key, value in defaults.items():
             if row[key] is None:
                 row[key] = value
-        row.update(cost_figures(model, row))
+        if row["params"] is None or row["macs"] is None:
+            counted = cost_figures(model)
+            row.update({k: v if row[k] is None else row[k] for k, v in counted.items()})
         if row["latency_ms"] is None and latency:
             row["latency_ms"] = measure_latency(model)
         row["onnx_path"] = relative_path(row)

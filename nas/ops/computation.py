@@ -63,8 +63,7 @@ def _norm_infer(x: Shape, args=(), ctx=None) -> Shape | None:
 register(OpSpec(
     "norm", "computation", _norm_infer, _built("norm"),
     lambda x, a, c=None: 2 * (x[0] if len(x) == 3 else x[-1]),
-    lambda x, a, c, o: 2 * numel(x),
-    "BatchNorm2d on images (C,H,W), LayerNorm on the last axis otherwise",
+    doc="BatchNorm2d on images (C,H,W), LayerNorm on the last axis otherwise",
 ))
 
 register(OpSpec(
@@ -75,7 +74,7 @@ register(OpSpec(
 register(OpSpec(
     "posenc", "computation", lambda x, a=(), c=None: x if len(x) >= 2 else None,
     _built("posenc"), lambda x, a, c=None: numel(x),
-    lambda x, a, c, o: numel(x), "learnable positional encoding (added)",
+    doc="learnable positional encoding (added)",
 ))
 
 register(OpSpec(

@@ -51,9 +51,16 @@ def _vffn_params(x: Shape, args, ctx=None) -> int:
     return 2 * d * hidden + hidden + d + d * experts + experts + d * lmax + lmax
 
 
+def _vffn_macs(x: Shape, args, ctx, out) -> int:
+    # per token: the FFN (d*h twice) in width and in each of L_max passes, less the first
+    # pass's fc1(x), which is the width path's (the exported graph computes it once),
+    # plus the router (d*E) and the depth predictor (d*L_max)
+    d, (hidden, experts, _, lmax) = x[-1], args
+    return numel(x[:-1]) * (d * hidden * (1 + 2 * lmax) + d * (experts + lmax))
+
+
 register(OpSpec(
-    "vffn", "computation", _vffn_infer, _built("vffn"), _vffn_params,
-    lambda x, a, c, o: numel(x[:-1]) * x[-1] * a[0] * 2 * (1 + a[3]),
+    "vffn", "computation", _vffn_infer, _built("vffn"), _vffn_params, _vffn_macs,
     "VersatileFFN: shared FFN HIDDEN, E experts top-K in width, L_max passes in depth",
 ))
 
@@ -139,6 +146,8 @@ def _pointer_params(x: Shape, args, ctx=None) -> int:
 register(OpSpec(
     "pointer", "computation", lambda x, a, c=None: (x[0], x[0]) if _seq(x) else None,
     _built("pointer"), _pointer_params,
-    lambda x, a, c, o: x[0] * (4 * a[0] * (x[1] + a[0]) + x[0] * a[0] + a[0] * a[0]),
+    # the item keys W1 e_j once (N*D*H), then per step the cell, W2 d_i and v
+    lambda x, a, c, o: x[0] * (x[1] * a[0] + 4 * a[0] * (x[1] + a[0]) + x[0] * a[0]
+                               + a[0] * a[0]),
     "Ptr-Net decoder with HIDDEN units: (N, D) items -> (N, N) pointer scores",
 ))

@@ -52,7 +52,9 @@ class OpSpec:
         build: ``(x, args, ctx, out) -> nn.Module`` mapping ``(B, *x)`` to ``(B, *out)``
             (a :class:`LazyBuild`, so that the registry needs no torch).
         params: ``(x, args, ctx) -> int``, exactly the built module's parameter count.
-        macs: ``(x, args, ctx, out) -> int`` multiply-accumulates for one sample.
+        macs: ``(x, args, ctx, out) -> int`` multiply-accumulates for one sample, exactly
+            as :func:`nas.onnx_cost.count_macs` counts the exported module (MatMul, Gemm,
+            Conv, recurrent and Einsum nodes; norms, elementwise ops and reductions none).
         doc: one line shown by ``nas grammars --ops``.
     """
 

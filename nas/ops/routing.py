@@ -42,7 +42,8 @@ def _im2col_infer(x: Shape, args, ctx=None) -> Shape | None:
 
 
 register(OpSpec("im2col", "route", _im2col_infer, _built("im2col"),
-                macs=lambda x, a, c, o: numel(o),
+                # a grouped Conv with one-hot kernels: k (1-D) or k*k (2-D) per output
+                macs=lambda x, a, c, o: numel(o) * a[0][0] ** (len(x) - 1),
                 doc="sliding windows K,S,P as rows (images: 2-D; sequences: 1-D along S)"))
 
 

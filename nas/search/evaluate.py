@@ -50,9 +50,9 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
         info = ctx.space.check(arch, task.input_shape, task.head)
     except ArchitectureError as exc:
         return Outcome(None, {**attrs, "fail_reason": f"architecture does not fit: {exc}"})
-    # params: the analytic count is exactly the exported graph's (tests/nas/
-    # test_cost_figures.py); macs: only the graph's count (the store's) is recorded, at export
-    attrs["params"] = int(info.params)
+    # the analytic counts, head included, are exactly what the store will count from the
+    # exported graph (tests/nas/test_cost_figures.py); export records the store's anyway
+    attrs.update(params=int(info.params), macs=int(info.macs))
     models = []
 
     def build():

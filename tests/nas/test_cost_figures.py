@@ -1,7 +1,8 @@
 """The cost figures have one definition (docs/export_store.md, "Cost figures").
 
 ``params``: the sampler's analytic count (op registry + head), torch's count of the built
-module's parameters and the count read from its exported ONNX file are the same number,
+module's parameters and the count read from its exported ONNX file are the same number;
+``macs``: the analytic count and the count read from the ONNX graph are the same number;
 on every grammar's references and on seeded samples of every grammar.
 """
 
@@ -14,7 +15,7 @@ from torch import nn
 from nas.builder import build_model
 from nas.export import export_onnx
 from nas.heads import HeadSpec
-from nas.onnx_cost import count_params
+from nas.onnx_cost import count_macs, count_params
 from nas.space import load_space
 
 #: input shapes per grammar (those of tests/nas/test_export_grammars.py)
@@ -45,26 +46,28 @@ def _torch_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _check_params_agree(grammar: str, per_shape: int) -> None:
+def _check_figures_agree(grammar: str, per_shape: int) -> None:
     for space, arch, shape in _architectures(grammar, per_shape):
         head = _head(grammar, shape)
-        analytic = space.check(arch, shape, head).params
+        analytic = space.check(arch, shape, head)
         torch.manual_seed(0)
         model = build_model(arch, space, shape, head)
-        counted = count_params(export_onnx(model, shape).model)
-        assert analytic == _torch_params(model) == counted, f"{arch} on {shape}"
+        proto = export_onnx(model, shape).model
+        where = f"{arch} on {shape}"
+        assert analytic.params == _torch_params(model) == count_params(proto), where
+        assert analytic.macs == count_macs(proto), where
 
 
 @pytest.mark.parametrize("grammar", list(CASES))
-def test_analytic_torch_and_onnx_params_agree(grammar):
-    _check_params_agree(grammar, per_shape=2)
+def test_analytic_torch_and_onnx_figures_agree(grammar):
+    _check_figures_agree(grammar, per_shape=2)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("grammar", list(CASES))
-def test_params_agree_on_forty_samples_per_shape(grammar):
-    _check_params_agree(grammar, per_shape=40)
+def test_figures_agree_on_forty_samples_per_shape(grammar):
+    _check_figures_agree(grammar, per_shape=40)
 
 
 def test_parameters_of_equal_value_are_counted_once_each():
@@ -116,21 +119,32 @@ def test_batchnorm_statistics_in_any_file_are_not_parameters():
     assert count_params(_batchnorm_file(True)) == 8
 
 
-def test_the_store_counts_both_figures_head_included_and_refuses_others(tmp_path):
+def test_the_store_counts_both_figures_head_included(tmp_path):
     from bench.store import OnnxBenchStore
-    from nas.errors import StoreError
 
     space, head = load_space("ffn"), HeadSpec("classification", 3)
     arch = space.sample((12,), seed=1, head=head)
     model = build_model(arch, space, (12,), head)
-    proto = export_onnx(model, (12,)).model
-    typed = space.check(arch, (12,), head)
     record = {"arch_id": arch.id, "arch": str(arch), "grammar": "ffn", "task": "t",
               "metric": "accuracy", "val_score": 0.5}
     store = OnnxBenchStore(tmp_path / "bench", create=True)
-    stored = store.add(proto, {**record, "params": typed.params})
+    stored = store.add(export_onnx(model, (12,)).model, record)
     # an ffn network multiplies only in its Linear layers: one MAC per weight, head included
     weights = sum(p.numel() for p in model.parameters() if p.dim() == 2)
     assert (stored["params"], stored["macs"]) == (_torch_params(model), weights)
-    with pytest.raises(StoreError, match="macs .* leave macs out"):
-        store.add(proto, {**record, "macs": typed.macs})  # the backbone-only estimate
+    typed = space.check(arch, (12,), head)
+    assert (typed.params, typed.macs) == (stored["params"], stored["macs"])
+
+
+def test_an_import_refuses_a_figure_the_graph_does_not_have(tmp_path):
+    from bench.store import OnnxBenchStore
+    from nas.errors import StoreError
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    export_onnx(model, (4,), path=tmp_path / "m.onnx")
+    store = OnnxBenchStore(tmp_path / "bench", create=True)
+    (tmp_path / "ok.csv").write_text("path,score,params,macs\nm.onnx,0.5,58,48\n")
+    assert [r["macs"] for r in store.import_scores(tmp_path / "ok.csv").records] == [48]
+    (tmp_path / "bad.csv").write_text("path,score,macs\nm.onnx,0.5,40\n")
+    with pytest.raises(StoreError, match=r"bad\.csv:2: macs 40 .* graph counts 48"):
+        store.import_scores(tmp_path / "bad.csv")

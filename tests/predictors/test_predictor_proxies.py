@@ -11,8 +11,8 @@ from torch import nn
 from nas.errors import PredictorError
 from predictors.proxies import (
     PROXIES,
+    aten_flops,
     compute_proxies,
-    flops,
     grad_norm,
     jacov,
     naswot,
@@ -42,7 +42,7 @@ def test_params_and_flops_match_hand_counts(batch):
     net = mlp(8)
     assert param_count(net) == sum(p.numel() for p in net.parameters()) == 16 * 8 + 8 + 8 * 8 + 8 \
         + 8 * 10 + 10
-    assert flops(net, x) == 2 * (16 * 8 + 8 * 8 + 8 * 10)
+    assert aten_flops(net, x) == 2 * (16 * 8 + 8 * 8 + 8 * 10)
 
 
 def test_synflow_is_positive_and_grows_with_width(batch):
@@ -80,7 +80,7 @@ def test_conv_nets_and_bad_requests(batch):
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
     x = torch.randn(8, 3, 8, 8)
     values = compute_proxies(net, x, torch.randint(0, 10, (8,)))
-    assert values["flops"] == pytest.approx(2 * (8 * 8 * 8 * 27) + 2 * 80, rel=0.01)
+    assert values["aten_flops"] == pytest.approx(2 * (8 * 8 * 8 * 27) + 2 * 80, rel=0.01)
     assert values["synflow"] > 0 and math.isfinite(values["naswot"])
     with pytest.raises(PredictorError, match="unknown proxies"):
         compute_proxies(net, x, names=["zen"])
@@ -88,3 +88,33 @@ def test_conv_nets_and_bad_requests(batch):
         compute_proxies(net, x, names=["snip"])
     with pytest.raises(PredictorError, match="at least 2"):
         naswot(net, x[:1])
+
+
+class _Decoder(nn.Module):
+    """A learned start vector fed to an LSTMCell, as Ptr-Net's decoder does."""
+
+    def __init__(self):
+        super().__init__()
+        self.start = nn.Parameter(torch.zeros(4))
+        self.cell, self.out = nn.LSTMCell(4, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        h, _ = self.cell(self.start.expand(len(x), -1))
+        return self.out(h) + x[:, :3]
+
+
+class _Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 6, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+def test_aten_flops_runs_on_a_recurrent_cell_and_counts_only_known_kernels():
+    # the LSTMCell's gates are addmm kernels torch's counter knows: 4*6*(4+6) MACs
+    assert aten_flops(_Decoder(), torch.randn(2, 5)) == 2 * (4 * 6 * (4 + 6) + 6 * 3)
+    # nn.LSTM's fused kernel is not among them: the proxy is not the store's macs
+    assert aten_flops(_Encoder(), torch.randn(2, 5, 4)) == 0
+
