@@ -10,6 +10,7 @@ ones), which ``tell`` is not meant for.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -69,6 +70,9 @@ class SearchStudy:
         others wait for it (:data:`IDENTITY_WAIT_S`) and compare. A study that predates
         an identity key takes the value it is resumed with.
         """
+        # as the storage gives it back (JSON: tuples become lists), so that equal
+        # settings compare equal whoever wrote them
+        identity = json.loads(json.dumps(identity))
         last = next(reversed(identity))
         attrs = {} if created else self.user_attrs()
         if not created and last not in attrs and not self._has_trials():

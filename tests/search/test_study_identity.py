@@ -63,6 +63,18 @@ def test_a_resume_with_other_settings_is_refused_and_changes_nothing(spec):
     assert (again.user_attrs(), again.history().records) == before
 
 
+def test_equal_settings_given_as_tuple_or_list_are_the_same(tmp_path):
+    spec = str(tmp_path / "t.journal")
+    SearchStudy.open(spec, "t", direction="maximize",
+                     identity=identity(task_options={"drop": ("id", "name")}))
+    SearchStudy.open(spec, "t", direction="maximize",
+                     identity=identity(task_options={"drop": ["id", "name"]}))
+    with pytest.raises(StudyMismatchError, match=r"--task-option \{drop=\['id', 'name'\]\} "
+                                                 r"-> \{drop=\['id'\]\}"):
+        SearchStudy.open(spec, "t", direction="maximize",
+                         identity=identity(task_options={"drop": ("id",)}))
+
+
 def test_a_study_from_before_settings_were_recorded_is_compared_with_its_old_attrs(tmp_path):
     spec = str(tmp_path / "old.journal")
     old = SearchStudy.open(spec, "old", direction="maximize",
