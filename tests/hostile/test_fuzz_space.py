@@ -8,7 +8,6 @@ line, exit 2 with one line), never another exception, a traceback or an 'unexpec
 from __future__ import annotations
 
 import contextlib
-import os
 
 import pytest
 from fuzzing import fuzz_settings, mutated
@@ -121,7 +120,3 @@ def test_fuzz_command_lines(tmp_path_factory, command, rest):
         outcome = run_cli(*command, *rest)
     event(f"exit {outcome.code}")
     assert_clean_cli(outcome)
-
-
-def test_fuzz_scale_is_a_number():
-    assert float(os.environ.get("NAS_FUZZ_SCALE", "1")) > 0
