@@ -216,6 +216,9 @@ def _print_status(state) -> None:
     console.print(f"[bold]{state.study}[/] in {state.storage}: {done}/{budget} evaluated "
                   f"({state.completed} completed, {state.failed} failed), {state.running} "
                   f"running, {state.requeued} re-queued, {state.discarded} discarded")
+    if state.settings is not None:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(state.settings.items()))
+        console.print(f"scores made with: {shown}; data {state.data}", highlight=False)
     if state.best:
         b = state.best
         console.print(f"best so far: {b['arch_id']} (trial {b['trial_number']}) "

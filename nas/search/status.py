@@ -28,6 +28,9 @@ class StudyStatus:
     stale: list[dict] = field(default_factory=list)
     running_trials: list[dict] = field(default_factory=list)
     pruned: int = 0
+    #: what the study's scores were made with (fixed when it was created; None: older)
+    settings: dict | None = None
+    data: str | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -37,10 +40,11 @@ def study_status(study, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> StudySt
     """Read the status of an open :class:`~nas.search.study.SearchStudy` (nothing is
     changed: stale trials are reported, and failed by the next worker that runs)."""
     history = study.history()
-    budget = study.user_attrs().get("budget")
+    attrs = study.user_attrs()
     now, here = time.time(), host_key()
     return StudyStatus(
-        study=study.name, storage=study.label, budget=budget, **history.counts(),
+        study=study.name, storage=study.label, budget=attrs.get("budget"),
+        settings=attrs.get("settings"), data=attrs.get("data"), **history.counts(),
         best=_best(history), workers=_per_worker(history, now, stale_after_s),
         stale=[{"trial_number": r.number, "worker": r.worker, "arch_id": r.arch_id,
                 "reason": reason} for r in history.running

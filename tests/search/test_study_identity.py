@@ -4,6 +4,7 @@ trial and shown by the leaderboard. On every storage, with workers starting at o
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import uuid
 
@@ -160,6 +161,11 @@ def test_a_search_refuses_other_data_or_settings_and_records_them_per_trial(work
     for record in history.evaluated:
         assert record.user_attrs["settings"] == {**SETTINGS, "target": "species"}
         assert record.user_attrs["data"] == data
+    assert run_app(["status", "--run", "run", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["settings"] == {**SETTINGS, "target": "species"} and status["data"] == data
+    assert run_app(["status", "--run", "run"]) == 0
+    assert "scores made with: epochs=1, min_epochs=None" in capsys.readouterr().out
     board = load_leaderboard(run=workdir / "run")
     assert "epochs=1" in board.reproducibility["study attr settings"]
     assert "tune_trials=1" in board.reproducibility["study attr settings"]
