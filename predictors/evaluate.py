@@ -288,6 +288,7 @@ def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
     A record whose network cannot be rebuilt gets NaN proxies (it is left out of the
     proxies' rankings) instead of stopping the table.
     """
+    # torch: only the proxies need it; predictors works on ONNX files without it
     from predictors.proxies import PROXIES, compute_proxies
 
     names = names or [n for n in PROXIES if n not in ("params", "aten_flops")]

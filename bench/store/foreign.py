@@ -28,8 +28,13 @@ from pathlib import Path
 
 import onnx
 
-from bench.store.schema import SCORE_KEY, relative_path, row_to_record, validate_record
-from bench.store.store import cost_figures
+from bench.store.schema import (
+    SCORE_KEY,
+    cost_figures,
+    relative_path,
+    row_to_record,
+    validate_record,
+)
 from nas.errors import StoreError
 from nas.onnx_file import read_metadata
 from nas.paths import input_file, read_text

@@ -23,6 +23,8 @@ import statistics
 from pathlib import Path
 
 from nas.perf import load_note
+from nas.search import SearchConfig, run_search
+from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"
 SETTING = {"grammar": "einspace", "task": "digits", "seed_references": False,
@@ -39,9 +41,6 @@ CHANCE = 0.2
 
 
 def _search(out: Path, **options):
-    from nas.search import SearchConfig, run_search
-    from nas.search.study import SearchStudy
-
     shutil.rmtree(out, ignore_errors=True)
     run_search(SearchConfig(out=str(out), study=out.name, **SETTING, **options))
     return SearchStudy.open(str(out / "study.journal"), out.name, create=False).history()
@@ -117,6 +116,7 @@ def _write(curves: dict, seeds: list[int], limit_s: float) -> None:
 
 
 def _plot(curves: dict, limit_s: float) -> None:
+    # matplotlib: only the plot needs it, with the file backend chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")

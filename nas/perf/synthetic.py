@@ -1,4 +1,5 @@
-"""Synthetic search results with the documented schema, for tests, benchmarks and demos.
+"""Synthetic search results with the documented schema, for ``nas perf leaderboard`` and
+the leaderboard tests.
 
 The scores are made up (a noisy function of the parameter count); everything else -- the
 user_attrs, the journal storage, the store index columns -- is the real format.
