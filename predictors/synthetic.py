@@ -56,6 +56,7 @@ def sample_specs(n: int, seed: int = 0, kinds: tuple[str, ...] = ("mlp", "cnn"))
 
 def build(spec: NetSpec):
     """The torch module of ``spec`` and an example input batch of one."""
+    # torch: only building the synthetic networks needs it
     import torch
     from torch import nn
 
@@ -84,6 +85,7 @@ def build(spec: NetSpec):
 
 def export(spec: NetSpec) -> onnx.ModelProto:
     """``spec`` exported to ONNX (opset 17, torch's TorchScript exporter), eval mode."""
+    # torch: only building the synthetic networks needs it
     import torch
 
     net, x = build(spec)

@@ -67,6 +67,7 @@ def open_storage(storage):
         LeaderboardError: when the file does not exist.
         StorageError: when Optuna cannot open the URL.
     """
+    # optuna: only a leaderboard that reads a study loads it
     import optuna
 
     if not isinstance(storage, str | Path):
@@ -105,6 +106,7 @@ def load_study(study=None, storage=None) -> StudyData:
         LeaderboardError: no storage, an unknown or ambiguous study name, a
             multi-objective study.
     """
+    # optuna: only a leaderboard that reads a study loads it
     import optuna
 
     storage, study = unwrap_study(study, storage)
@@ -139,6 +141,7 @@ def is_protocol_only(trial) -> bool:
 
 def unwrap_study(study, storage):
     """(storage, name) for an ``optuna.Study`` object; other arguments pass through."""
+    # optuna: only a leaderboard that reads a study loads it
     import optuna
 
     if isinstance(study, optuna.Study):

@@ -278,6 +278,7 @@ class OnnxBenchStore:
     def to_dataframe(self):
         """All records as a pandas DataFrame with exactly the index columns, oldest first
         (``hparams`` as JSON text, integer columns as nullable ``Int64``)."""
+        # pandas: only this view needs it; the store itself writes its index with pyarrow
         import pandas as pd
 
         frame = pd.DataFrame(self.state().rows, columns=list(COLUMNS))
