@@ -4,7 +4,7 @@
   regressor), fast encoder (target >= 1000/s) and MiniLM (target >= 20/s, embedding
   cache cleared before each repeat); the baseline is ``onnx.load`` alone on the same
   files, the floor of any file-based predictor. Files: the synthetic MLP/CNN family of
-  :mod:`predictors.synthetic` exported by torch (20 to 40 ops each).
+  :mod:`nas.perf.synthetic_networks` exported by torch (20 to 40 ops each).
 * when a store is given by ``NAS_PREDICTOR_STORE`` (or ``runs/predictor-store``
   exists): median Kendall tau / Spearman per method on the in-space and by-grammar
   splits of :mod:`predictors.evaluate`, each with the best of params / MACs / zero-cost
@@ -38,11 +38,11 @@ import torch
 
 from bench.predictor_training import load_records, platform_builder
 from nas.perf.predictor_search import proposal_seconds, search_efficiency
+from nas.perf.synthetic_networks import make_family
 from predictors import OnnxNetPredictor
 from predictors import evaluate as ev
 from predictors.encoders import clear_embedding_cache
 from predictors.shipped import default_predictor_path
-from predictors.synthetic import make_family
 
 DEFAULT_STORE = Path("runs/predictor-store")
 PARTS = ("throughput", "ranking", "search")

@@ -79,7 +79,7 @@ def real_edges(model: onnx.ModelProto) -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def family(tmp_path_factory):
     """80 exported MLPs/CNNs with known scores: (paths, scores)."""
-    from predictors.synthetic import make_family
+    from nas.perf.synthetic_networks import make_family
 
     return make_family(tmp_path_factory.mktemp("family"), 80, seed=0)
 

@@ -12,7 +12,7 @@ from nas.cli import run_app
 @pytest.fixture(scope="module")
 def store(family, tmp_path_factory):
     from bench.store import OnnxBenchStore
-    from predictors.synthetic import export, known_score, sample_specs
+    from nas.perf.synthetic_networks import export, known_score, sample_specs
 
     root = tmp_path_factory.mktemp("store")
     st = OnnxBenchStore(root, create=True)
