@@ -6,14 +6,13 @@ import json
 
 import pytest
 
+from bench.store import OnnxBenchStore
 from nas.cli import run_app
+from nas.perf.synthetic_networks import export, known_score, sample_specs
 
 
 @pytest.fixture(scope="module")
 def store(family, tmp_path_factory):
-    from bench.store import OnnxBenchStore
-    from nas.perf.synthetic_networks import export, known_score, sample_specs
-
     root = tmp_path_factory.mktemp("store")
     st = OnnxBenchStore(root, create=True)
     for i, spec in enumerate(sample_specs(48, seed=0)):
