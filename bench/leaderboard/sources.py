@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.storage import DISCARDED, REQUEUE, with_driver
 from bench.store import OnnxBenchStore
+from bench.store.schema import REQUIRED
 from nas.errors import LeaderboardError, StorageError, StoreError
 
 #: trial user_attrs the leaderboard reads (docs/SCHEMA.md, "Outer search study")
@@ -248,8 +249,12 @@ def load_store_index(store) -> tuple[pd.DataFrame, Path | None]:
 
 def _read_index(path: Path) -> pd.DataFrame:
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as exc:  # pyarrow and the csv parser raise many types
         raise LeaderboardError(f"cannot read store index {str(path)!r}: {exc}") from exc
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise LeaderboardError(f"store index {str(path)!r} lacks column(s) "
+                               f"{', '.join(missing)}: is it a store's index.parquet or "
+                               "index.csv? (`nas bench rebuild` rewrites one)")
+    return frame
