@@ -106,7 +106,7 @@ def _print_leaderboard(summary, config) -> None:
     table = Table(title=f"top {len(rows)} by validation {metric}")
     for col in ("#", "arch id", "val", "test", "params", "ms", "origin", "architecture"):
         table.add_column(col, no_wrap=True)
-    room = max(12, console.width - 82)  # what the other columns leave for the string
+    room = max(8, console.width - 80)  # what the other columns leave for the string
     for r in rows:
         table.add_row(str(r.get("rank", "")), str(r.get("arch_id")), _num(r.get("val_score")),
                       _num(r.get("test_score")), _num(r.get("params"), "{:,.0f}"),
@@ -124,7 +124,12 @@ def _print_leaderboard(summary, config) -> None:
 
 
 def _origin(value) -> str:
-    return value if isinstance(value, str) else "-"
+    """Where it came from, short enough for an 80-column table: ``leaf`` for
+    ``mutation:leaf``, ``ref:cnn`` for ``reference:cnn``."""
+    if not isinstance(value, str):
+        return "-"
+    text = value.removeprefix("mutation:").replace("reference:", "ref:")
+    return _short(text, 14)
 
 
 def _num(value, fmt: str = "{:.4f}") -> str:
