@@ -160,6 +160,7 @@ def seeded_store(tmp_path_factory):
 
 @fuzz_settings(150)
 @given(data=score_csvs(), lower=st.booleans())
+@example(data=b'"pat\nh",score\n', lower=False)  # a line break in a column name
 def test_fuzz_bench_import_keeps_what_is_stored(seeded_store, data, lower):
     root, before, file_before = seeded_store
     (root / "scores.csv").write_bytes(data)
