@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app
-from nas.errors import PredictorError
 from nas.json_text import dumps
 from nas.paths import output_file
 
@@ -32,7 +31,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Predict the score of ONNX models with an ONNX-Net predictor (any ONNX file works)."""
-    # predictors (scikit-learn, onnx): only the predictor commands need them (issue 16)
+    from nas.errors import PredictorError
     from predictors import OnnxNetPredictor
     from predictors.shipped import default_predictor_path
 
@@ -78,29 +77,22 @@ def train(
     target: str = typer.Option("auto", "--target",
                                help="score, quantile (within task) or auto "
                                     "(score for one task, else quantile)."),
-    epochs: str = typer.Option("max", "--epochs",
-                               help="Fidelity to train on: max (each grammar x task's highest "
-                                    "epochs), all, or a number of epochs."),
     seed: int = typer.Option(0, "--seed", help="Random state of the fit."),
 ) -> None:
-    """Fit a predictor on the scored records of a store (one fidelity) and save it."""
-    # torch, scikit-learn: only the predictor commands need them (issue 16)
+    """Fit a predictor on every scored record of a store and save it to one file."""
     from bench.predictor_training import train_from_store
 
     output_file(out, "--out", example="model.predictor")
     model = train_from_store(
         store, grammars=grammar or None, tasks=task or None, target=target,
-        epochs=epochs, progress=_progress("reading ONNX files"), encoder=encoder,
-        regressor=regressor, ranking=ranking, features=features, size_prior=size_prior,
-        random_state=seed,
+        progress=_progress("reading ONNX files"), encoder=encoder, regressor=regressor,
+        ranking=ranking, features=features, size_prior=size_prior, random_state=seed,
     )
     model.save(out)
     meta = model.metadata_
     typer.echo(f"wrote {out}: {model!r} on {meta['n_records']} records "
                f"({', '.join(meta['grammars'])} / {', '.join(meta['tasks'])}), "
-               f"target {meta['target']}, epochs {meta['fidelity']}"
-               + (f" ({meta['n_other_fidelity']} records at other epochs left out)"
-                  if meta["n_other_fidelity"] else ""))
+               f"target {meta['target']}")
 
 
 @predictor_app.command("eval")
@@ -122,8 +114,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Kendall tau / Spearman on held-out records, against params, MACs and proxies."""
-    # torch, scikit-learn: only the predictor commands need them (issue 16)
+    # torch: rebuilding networks for proxies needs it; `nas --help` must not (issue 16)
     from bench.predictor_training import load_records, platform_builder
+    from nas.errors import PredictorError
     from predictors import OnnxNetPredictor
     from predictors import evaluate as ev
 

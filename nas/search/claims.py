@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 
 from nas.architecture import Architecture
-from nas.errors import ArchitectureError, SamplingError
+from nas.errors import SamplingError
 from nas.search.history import History
 from nas.search.strategies import Proposal, Strategy
 
@@ -81,17 +81,17 @@ class Proposer:
             record = queue[0] if attempt == 0 else rng.choice(queue)
             arch = self.strategy.space.parse(record.arch)
             return Proposal(arch, "requeue", (record.arch_id,))
-        taken = history.claimed_ids(exclude_trial_id=trial_id)
         for name, arch in self.references:
-            if arch.id not in taken:
+            if not history.holds(arch.id, trial_id):
                 return Proposal(arch, f"reference:{name}")
         for _ in range(MAX_FRESH_TRIES):
             proposal = self.strategy.propose(history, rng)
-            if proposal.arch.id not in taken:
+            if not history.holds(proposal.arch.id, trial_id):
                 return proposal
         raise NothingToPropose(
             f"{MAX_FRESH_TRIES} proposals in a row were already evaluated or claimed "
-            f"({len(taken)} architectures so far): the space looks exhausted for this task")
+            f"({history.consuming} evaluations so far): the space looks exhausted for "
+            "this task")
 
 
 def claim(study, history: History, trial_id: int, number: int, proposer: Proposer,
@@ -101,10 +101,17 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
     Returns the proposal and the history read after the winning claim.
     Raises NothingToPropose when no round succeeds.
     """
+    written: set[str] = set()
     for attempt in range(MAX_CLAIM_ROUNDS):
         proposal = proposer.propose(history, trial_id, number, attempt)
         arch = proposal.arch
-        study.set_user_attrs(trial_id, {"arch": str(arch), "arch_id": arch.id})
+        # the claim, with how it was proposed, is one write; keys of an earlier attempt
+        # that this proposal lacks are cleared
+        attrs = {"arch": str(arch), "arch_id": arch.id, "origin": proposal.origin,
+                 "parents": list(proposal.parents) or None, **proposal.attrs}
+        kept = {key for key, value in attrs.items() if value is not None}
+        study.update(trial_id, attrs, clear=written - kept)
+        written |= kept
         history = study.history()
         if not history.rivals(trial_id, arch.id):
             return proposal, history
@@ -115,6 +122,8 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
 
 def matching_references(space, input_shape, head) -> list[tuple[str, Architecture]]:
     """The grammar's references whose input shape is the task's and that fit its head."""
+    from nas.errors import ArchitectureError
+
     found = []
     for name, (arch, shape) in space.references().items():
         if tuple(shape) != tuple(input_shape):

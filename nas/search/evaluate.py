@@ -12,13 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from bench.training import Budget
-from bench.tuning import tune_architecture
 from nas import __version__
 from nas.architecture import Architecture
-from nas.builder import build_model
 from nas.errors import ArchitectureError, NasError, TrainingError, first_line
-from nas.export import export_onnx
 
 
 @dataclass
@@ -45,6 +41,9 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
     model to export).
     Returns an :class:`Outcome`; raises only on interruption (KeyboardInterrupt).
     """
+    from bench.training import Budget
+    from bench.tuning import tune_architecture
+
     cfg, task = ctx.config, ctx.task
     attrs = _base_attrs(ctx, arch)
     try:
@@ -57,6 +56,8 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
     models = []
 
     def build():
+        from nas.builder import build_model
+
         models.append(build_model(arch, ctx.space, task.input_shape, task.head))
         return models[-1]
 
@@ -108,6 +109,8 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
     """Export the outcome's trained model to the store: ``{"onnx_path": ...}``, or
     ``{"store_error": ...}`` when export or store fails (the evaluation stands), or
     nothing when there is no store or no model."""
+    from nas.export import export_onnx
+
     if ctx.store is None or outcome.model is None:
         return {}
     attrs, model = outcome.attrs, outcome.model

@@ -19,8 +19,10 @@ A trial is one of:
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bench.storage import DISCARDED, HOST_KEY, LEASE_UNTIL, REQUEUE
 
@@ -106,12 +108,49 @@ def _float(value) -> float | None:
         return None
 
 
+class FinishedIndex:
+    """Finished trials, in the order a reader learned of them, indexed for the protocol.
+
+    Append-only: a finished trial never changes. A :class:`History` sees the first
+    ``seen`` entries, so later additions (by the next read) never leak into it.
+    """
+
+    def __init__(self, records: Sequence[TrialRecord] = ()):
+        self.order: list[TrialRecord] = []
+        self.evaluated: list[int] = []  # positions in ``order``
+        self.requeued: list[int] = []
+        self.holders: dict[str, list[int]] = {}  # arch id -> positions of evaluated holders
+        for record in records:
+            self.add(record)
+
+    def add(self, record: TrialRecord) -> None:
+        """Index one finished trial."""
+        seq = len(self.order)
+        self.order.append(record)
+        if record.evaluated:
+            self.evaluated.append(seq)
+            if record.arch_id:
+                self.holders.setdefault(record.arch_id, []).append(seq)
+        elif record.requeue:
+            self.requeued.append(seq)
+
+
 @dataclass(frozen=True)
 class History:
-    """All trials of the outer study at one moment, ordered by trial number."""
+    """All trials of the outer study at one moment, ordered by trial number.
+
+    What the protocol asks of a history (is an architecture held, how much budget is
+    spent, the re-run queue) costs look-ups in a :class:`FinishedIndex` and a pass over
+    the running trials, not a scan of every trial: a reader that keeps the index across
+    reads (:meth:`nas.search.study.SearchStudy.history`) passes it in with the running
+    trials; otherwise it is built from ``records`` on first use.
+    """
 
     records: tuple[TrialRecord, ...]
     maximize: bool = True
+    finished: FinishedIndex | None = field(default=None, compare=False, repr=False)
+    seen: int = field(default=0, compare=False, repr=False)
+    active: tuple[TrialRecord, ...] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, records: Sequence[TrialRecord], maximize: bool = True) -> History:
@@ -120,65 +159,107 @@ class History:
     def __len__(self) -> int:
         return len(self.records)
 
+    @cached_property
+    def _index(self) -> tuple[FinishedIndex, int]:
+        if self.finished is not None:
+            return self.finished, self.seen
+        index = FinishedIndex(r for r in self.records if r.state != "RUNNING")
+        return index, len(index.order)
+
+    def _seen(self, positions: list[int]) -> list[int]:
+        """The positions below this history's ``seen`` (they are sorted)."""
+        return positions[:bisect_left(positions, self._index[1])]
+
+    def _finished(self, positions: list[int]) -> list[TrialRecord]:
+        order = self._index[0].order
+        return [order[i] for i in self._seen(positions)]
+
     def get(self, trial_id: int) -> TrialRecord | None:
-        """The record of ``trial_id`` (None if absent)."""
-        return next((r for r in self.records if r.trial_id == trial_id), None)
+        """The record of ``trial_id`` (None if absent; recent trials are found first)."""
+        return next((r for r in reversed(self.records) if r.trial_id == trial_id), None)
 
     # --- counts ---------------------------------------------------------------------
 
     @property
     def completed(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.state == "COMPLETE"]
+        return [r for r in self.evaluated if r.state == "COMPLETE"]
 
     @property
     def failed(self) -> list[TrialRecord]:
         """Evaluations that failed (training failures), not re-queued or discarded ones."""
-        return [r for r in self.records if r.state == "FAIL" and r.evaluated]
+        return [r for r in self.evaluated if r.state == "FAIL"]
+
+    @cached_property
+    def _running(self) -> tuple[TrialRecord, ...]:
+        if self.active is not None:
+            return self.active
+        return tuple(r for r in self.records if r.state == "RUNNING")
 
     @property
     def running(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.running]
+        return list(self._running)
 
     @property
     def evaluated(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.evaluated]
+        """Evaluated trials in trial-number order."""
+        return sorted(self._finished(self._index[0].evaluated), key=lambda r: r.number)
 
     def consuming_before(self, number: int) -> int:
-        """Trials numbered below ``number`` that count against the budget."""
-        return sum(1 for r in self.records if r.number < number and r.consuming)
+        """Trials numbered below ``number`` that count against the budget (counted from
+        the end: ``number`` is usually one of the newest)."""
+        later = 0
+        for r in reversed(self.records):
+            if r.number < number:
+                break
+            later += r.consuming
+        return self.consuming - later
 
     @property
     def consuming(self) -> int:
-        return sum(1 for r in self.records if r.consuming)
+        return len(self._running) + len(self._seen(self._index[0].evaluated))
 
     # --- claims and the re-run queue --------------------------------------------------
 
+    def holds(self, arch_id: str, exclude_trial_id: int | None = None) -> bool:
+        """Whether ``arch_id`` is not to be proposed: held by an evaluated or running
+        trial (other than ``exclude_trial_id``), or given up after :data:`MAX_REQUEUES`
+        re-queues."""
+        return bool(self.rivals(exclude_trial_id, arch_id)) or arch_id in self.given_up_ids()
+
     def claimed_ids(self, exclude_trial_id: int | None = None) -> set[str]:
-        """Architecture ids not to propose: held by evaluated or running trials (other
-        than one), or given up after :data:`MAX_REQUEUES` re-queues."""
-        held = {r.arch_id for r in self.records
-                if r.arch_id and r.consuming and r.trial_id != exclude_trial_id}
+        """Architecture ids not to propose (see :meth:`holds`), all of them."""
+        index = self._index[0]
+        held = {arch for arch, where in index.holders.items() if self._seen(where)}
+        held |= {r.arch_id for r in self._running
+                 if r.arch_id and r.trial_id != exclude_trial_id}
         return held | self.given_up_ids()
+
+    @cached_property
+    def _given_up(self) -> frozenset[str]:
+        counts: dict[str, int] = {}
+        for r in self._finished(self._index[0].requeued):
+            if r.arch_id:
+                counts[r.arch_id] = counts.get(r.arch_id, 0) + 1
+        return frozenset(arch_id for arch_id, n in counts.items() if n >= MAX_REQUEUES)
 
     def given_up_ids(self) -> set[str]:
         """Architectures re-queued :data:`MAX_REQUEUES` times or more."""
-        counts: dict[str, int] = {}
-        for r in self.records:
-            if r.requeue and r.arch_id:
-                counts[r.arch_id] = counts.get(r.arch_id, 0) + 1
-        return {arch_id for arch_id, n in counts.items() if n >= MAX_REQUEUES}
+        return set(self._given_up)
 
-    def rivals(self, trial_id: int, arch_id: str) -> list[TrialRecord]:
+    def rivals(self, trial_id: int | None, arch_id: str) -> list[TrialRecord]:
         """Other evaluated or running trials that hold ``arch_id``."""
-        return [r for r in self.records
-                if r.trial_id != trial_id and r.arch_id == arch_id and r.consuming]
+        where = self._index[0].holders.get(arch_id, [])
+        found = [r for r in self._finished(where) if r.trial_id != trial_id]
+        return found + [r for r in self._running
+                        if r.arch_id == arch_id and r.trial_id != trial_id]
 
     def requeued(self, exclude_trial_id: int | None = None) -> list[TrialRecord]:
         """Re-queued trials whose architecture nobody holds, oldest first, one per arch."""
-        taken = self.claimed_ids(exclude_trial_id)
         queue, seen = [], set()
-        for r in self.records:
-            if r.requeue and r.arch and r.arch_id and r.arch_id not in taken | seen:
+        candidates = sorted(self._finished(self._index[0].requeued), key=lambda r: r.number)
+        for r in candidates:
+            if (r.arch and r.arch_id and r.arch_id not in seen
+                    and not self.holds(r.arch_id, exclude_trial_id)):
                 queue.append(r)
                 seen.add(r.arch_id)
         return queue

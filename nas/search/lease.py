@@ -113,16 +113,20 @@ def reap_stale(study, history: History, stale_after_s: float) -> list[TrialRecor
         reason = stale_reason(record, now, stale_after_s, here)
         if reason is None:
             continue
-        try:
-            study.set_user_attrs(record.trial_id, {"fail_reason": reason})
-            # a trial killed before it claimed an architecture has nothing to re-run
-            flag = REQUEUE if record.arch_id else DISCARDED
-            study.set_system_attrs(record.trial_id, {flag: True})
-            if study.finish(record.trial_id, "FAIL"):
+        # a trial killed before it claimed an architecture has nothing to re-run
+        flag = REQUEUE if record.arch_id else DISCARDED
+        try:  # reason, flag and FAIL in one write: all of it, or nothing if it finished
+            if study.update(record.trial_id, {"fail_reason": reason}, {flag: True},
+                            state="FAIL"):
                 reaped.append(record)
         except UpdateFinishedTrialError:
             continue  # finished meanwhile (by its worker or another reaper)
     return reaped
+
+
+def lease_attrs(stale_after_s: float) -> dict:
+    """A fresh lease with this host's key: the system_attrs a trial starts with."""
+    return {LEASE_UNTIL: time.time() + stale_after_s, HOST_KEY: host_key()}
 
 
 class Lease:
@@ -140,10 +144,11 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> Lease:
-        """Write the first lease (with the host key) now, then renew it in the background."""
-        self.study.set_system_attrs(self.trial_id, {
-            LEASE_UNTIL: time.time() + self.stale_after_s, HOST_KEY: host_key()})
+    def start(self, written: bool = False) -> Lease:
+        """Write the first lease (:func:`lease_attrs`) now, unless it was ``written`` with
+        the trial's creation, then renew it in the background."""
+        if not written:
+            self.study.set_system_attrs(self.trial_id, lease_attrs(self.stale_after_s))
         self._thread = threading.Thread(target=self._run, name=f"lease-{self.trial_id}",
                                         daemon=True)
         self._thread.start()

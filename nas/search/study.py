@@ -6,19 +6,23 @@ SIGINT/SIGTERM waits until it has finished, see :mod:`nas.search.signals`). Tria
 driven through Optuna's storage API (create, set attributes, set state) rather than
 ``Study.ask``/``tell``, because workers also act on each other's trials (failing stale
 ones), which ``tell`` is not meant for.
+
+Costs that decide how a study scales (issue 16): every state change of a trial is one
+storage write (:mod:`nas.search.batch`), and :meth:`SearchStudy.history` re-reads only
+the trials that may have changed since this process last read the study (finished
+trials never change), so a read costs what changed, not the study's size.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.storage import open_storage, redact, with_retry
 from nas.errors import StorageError, StudyMismatchError
-from nas.options import flag_names
-from nas.search.config import SearchConfig
-from nas.search.history import History, TrialRecord, from_frozen
+from nas.search.batch import create_trial, read_rdb, write_trial
+from nas.search.history import FinishedIndex, History, TrialRecord, from_frozen
 from nas.search.signals import critical
 
 #: how long a worker that found a new study waits for its creator to record its identity
@@ -34,6 +38,7 @@ class SearchStudy:
     name: str
     maximize: bool
     label: str
+    _reader: _TrialReader | None = field(default=None, repr=False, compare=False)
 
     # --- opening --------------------------------------------------------------------
 
@@ -111,10 +116,13 @@ class SearchStudy:
             return with_retry(fn, f"{what} of study {self.name!r} in {self.label}")
 
     def history(self) -> History:
-        """Every trial of the study, as records."""
-        trials = self._call(lambda: self.storage.get_all_trials(self.study_id, deepcopy=False),
-                            "read the trials")
-        return History.of([from_frozen(t) for t in trials], self.maximize)
+        """Every trial of the study, as records (read incrementally, see the module
+        docstring)."""
+        if self._reader is None:
+            self._reader = _TrialReader(self.storage, self.study_id)
+        records, active = self._call(self._reader.read, "read the trials")
+        index = self._reader.index
+        return History(records, self.maximize, index, len(index.order), active)
 
     def record(self, trial_id: int) -> TrialRecord:
         """One trial, read afresh."""
@@ -130,26 +138,51 @@ class SearchStudy:
 
     # --- writing --------------------------------------------------------------------
 
-    def create_trial(self) -> tuple[int, int]:
-        """A new RUNNING trial: ``(trial_id, number)``."""
-        trial_id = self._call(lambda: self.storage.create_new_trial(self.study_id),
-                              "create a trial")
-        number = self._call(lambda: self.storage.get_trial_number_from_id(trial_id),
-                            "read a trial number")
-        return trial_id, number
+    def create_trial(self, user_attrs: dict | None = None,
+                     system_attrs: dict | None = None) -> tuple[int, int]:
+        """A new RUNNING trial with these attributes, in one write: ``(trial_id, number)``."""
+        user = {k: v for k, v in (user_attrs or {}).items() if v is not None}
+        return self._call(lambda: create_trial(self.storage, self.study_id, user,
+                                               dict(system_attrs or {})), "create a trial")
 
     def set_user_attrs(self, trial_id: int, attrs: dict) -> None:
-        """Write ``attrs`` (None values skipped) to a running trial's user_attrs, in order."""
-        for key, value in attrs.items():
-            if value is not None:
-                self._call(lambda k=key, v=value: self.storage.set_trial_user_attr(
-                    trial_id, k, v), "write a trial attribute")
+        """Write ``attrs`` (None values skipped) to a running trial's user_attrs, in one
+        write (UpdateFinishedTrialError, and nothing written, if it has finished)."""
+        self.update(trial_id, user_attrs=attrs)
 
     def set_system_attrs(self, trial_id: int, attrs: dict) -> None:
-        """Write protocol attributes (``nas:*``) to a running trial."""
-        for key, value in attrs.items():
-            self._call(lambda k=key, v=value: self.storage.set_trial_system_attr(
-                trial_id, k, v), "write a trial attribute")
+        """Write protocol attributes (``nas:*``) to a running trial, in one write."""
+        self.update(trial_id, system_attrs=attrs)
+
+    def update(self, trial_id: int, user_attrs: dict | None = None,
+               system_attrs: dict | None = None, state: str | None = None,
+               value: float | None = None, clear=()) -> bool:
+        """One state change of a running trial as one storage write: user attributes
+        (None values skipped; the keys in ``clear`` are set to None), protocol
+        attributes and, with ``state`` (``COMPLETE`` with ``value``, or ``FAIL``), the
+        transition that finishes it.
+
+        All of it lands, or none: the write checks, atomically, that the trial is still
+        running. Returns False when ``state`` was asked and someone else finished the
+        trial first (e.g. failed it as stale); without ``state`` that case raises
+        UpdateFinishedTrialError.
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        user = {k: v for k, v in (user_attrs or {}).items() if v is not None}
+        user.update(dict.fromkeys(clear))
+        target = TrialState[state] if state is not None else None
+        try:
+            self._call(lambda: write_trial(self.storage, trial_id, user, system_attrs,
+                                           target, value),
+                       f"mark a trial {state}" if state else "write trial attributes")
+        except UpdateFinishedTrialError:
+            if state is None:
+                raise
+            # a retried call whose first attempt went through finds its own state
+            return self.record(trial_id).state == state
+        return True
 
     def finish(self, trial_id: int, state: str, value: float | None = None) -> bool:
         """Move a running trial to ``state`` (``COMPLETE`` with ``value``, or ``FAIL``).
@@ -158,17 +191,7 @@ class SearchStudy:
         finish one trial, one wins. Returns False when the trial was already finished
         by someone else (e.g. failed as stale), True otherwise.
         """
-        from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
-
-        values = [value] if value is not None else None
-        try:
-            self._call(lambda: self.storage.set_trial_state_values(
-                trial_id, TrialState[state], values), f"mark a trial {state}")
-        except UpdateFinishedTrialError:
-            # a retried call whose first attempt went through finds its own state
-            return self.record(trial_id).state == state
-        return True
+        return self.update(trial_id, state=state, value=value)
 
 
 def identity_changes(recorded: dict, identity: dict) -> list[str]:
@@ -188,6 +211,9 @@ def identity_changes(recorded: dict, identity: dict) -> list[str]:
 
 
 def _setting_changes(old: dict, new: dict) -> list[str]:
+    from nas.options import flag_names
+    from nas.search.config import SearchConfig
+
     flags = flag_names(SearchConfig)
     return [f"{flags.get(k, k)} {_show(old[k])} -> {_show(v)}"
             for k, v in new.items() if k in old and old[k] != v]
@@ -236,3 +262,71 @@ def _study_id(storage, name: str, direction: str | None, label: str) -> tuple[in
     except optuna.exceptions.DuplicatedStudyError:  # another worker created it first
         return with_retry(lambda: storage.get_study_id_from_name(name),
                           f"look up study {name!r} in {label}"), False
+
+
+class _TrialReader:
+    """A study's trials as records, re-read incrementally.
+
+    Finished trials never change, so after the first read only trials that were running
+    at the last read, and trials created since, are fetched and converted again:
+
+    * journal: the storage replays only new log lines; the running trials and the new
+      ones are taken from its replay;
+    * RDB: one query (:func:`nas.search.batch.read_rdb`) for the running trials this
+      process knows of and for every trial above the id of the last one known without a
+      gap in trial numbers (so a trial still being created under a lower number is not
+      skipped);
+    * other storages: everything is read, and only changed trials are converted.
+    """
+
+    def __init__(self, storage, study_id: int):
+        self.storage, self.study_id = storage, study_id
+        self.records: list[TrialRecord | None] = []  # by trial number
+        self._frozen: dict[int, object] = {}  # number -> the FrozenTrial last converted
+        self._running: dict[int, TrialRecord] = {}  # id -> trial running at the last read
+        self.index = FinishedIndex()  # finished trials: they never change
+        self._indexed: set[int] = set()  # their numbers
+        self._known = 0  # numbers 0 .. _known - 1 are all known
+        self._watermark = -1  # largest trial id among those numbers
+
+    def read(self) -> tuple[tuple[TrialRecord, ...], tuple[TrialRecord, ...]]:
+        """Every trial by number, and the running ones."""
+        for trial in self._changed():
+            self._put(trial)
+        while self._known < len(self.records) and self.records[self._known] is not None:
+            self._watermark = max(self._watermark, self.records[self._known].trial_id)
+            self._known += 1
+        active = tuple(sorted(self._running.values(), key=lambda r: r.number))
+        if self._known == len(self.records):
+            return tuple(self.records), active
+        return tuple(r for r in self.records if r is not None), active
+
+    def _changed(self) -> list:
+        import optuna
+
+        storage = self.storage
+        if isinstance(storage, optuna.storages.JournalStorage):
+            with storage._thread_lock:
+                storage._sync_with_backend()
+                replay = storage._replay_result
+                ids = replay._study_id_to_trial_ids[self.study_id][len(self.records):]
+                return [replay._trials[i] for i in (*self._running, *ids)]
+        if isinstance(storage, optuna.storages.RDBStorage):
+            return read_rdb(storage, self.study_id, set(self._running), self._watermark)
+        return storage.get_all_trials(self.study_id, deepcopy=False)
+
+    def _put(self, trial) -> None:
+        number = trial.number
+        if number < len(self.records) and self._frozen.get(number) is trial:
+            return  # the same object as last time: unchanged
+        while len(self.records) <= number:
+            self.records.append(None)
+        record = self.records[number] = from_frozen(trial)
+        self._frozen[number] = trial
+        if record.running:
+            self._running[record.trial_id] = record
+            return
+        self._running.pop(record.trial_id, None)
+        if number not in self._indexed:
+            self._indexed.add(number)
+            self.index.add(record)

@@ -4,8 +4,12 @@ Each round a worker reads the study, fails stale trials (re-queueing their
 architectures), and then either stops (budget spent, nothing running), waits (budget
 held by running trials, which might still go stale), or evaluates one architecture:
 
-    create trial -> lease -> inside the budget? -> claim an architecture -> evaluate
-    -> write attributes -> COMPLETE (or FAIL with the reason)
+    create trial (with its worker and lease) -> inside the budget? -> claim an
+    architecture (with its origin) -> evaluate -> result and COMPLETE (or FAIL with
+    the reason)
+
+Each arrow that changes the trial is one storage write (:mod:`nas.search.batch`): a
+trial costs three writes plus its lease renewals, whatever the number of attributes.
 
 See :mod:`nas.search.claims` for why the budget and the one-evaluation-per-architecture
 rule hold under races, and :mod:`nas.search.lease` for stale trials. SIGINT/SIGTERM stop
@@ -24,29 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from optuna.exceptions import UpdateFinishedTrialError
-
-from bench.store import OnnxBenchStore
-from bench.tasks import data_identity, get_task
-from nas.search.claims import (
-    NothingToPropose,
-    Proposer,
-    claim,
-    has_room,
-    matching_references,
-    within_budget,
-)
+from nas.search.claims import NothingToPropose, Proposer, claim, has_room, within_budget
 from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
-from nas.search.evaluate import evaluate as evaluate_arch
-from nas.search.evaluate import export
-from nas.search.fidelity import RungJudge, rung_epochs
 from nas.search.history import DISCARDED, REQUEUE, History
-from nas.search.lease import Lease, reap_stale, worker_id
+from nas.search.lease import Lease, lease_attrs, reap_stale, worker_id
 from nas.search.signals import Interrupted, TimeUp, critical, graceful_stop, time_up_in
-from nas.search.strategy_registry import make_strategy
-from nas.search.study import SearchStudy
-from nas.space import load_space
 
 #: what a worker reports while it runs: (event, history, details)
 Listener = Callable[[str, History, dict], None]
@@ -82,6 +69,12 @@ class SearchContext:
         Raises the platform's one-line errors: GrammarError, TaskError, StorageError,
         StoreError.
         """
+        from bench.tasks import data_identity, get_task
+        from nas.search.claims import matching_references
+        from nas.search.strategy_registry import make_strategy
+        from nas.search.study import SearchStudy
+        from nas.space import load_space
+
         space = load_space(config.grammar)
         task = get_task(config.task, seed=config.seed, target=config.target,
                         **config.task_options)
@@ -96,6 +89,8 @@ class SearchContext:
                                  identity=identity, create=create)
         store = None
         if config.export:  # after every check, so that bad input leaves no directories
+            from bench.store import OnnxBenchStore
+
             store = OnnxBenchStore(config.store_dir, create=True)
         return cls(config, space, task, proposer, store, study, storage_spec, data=data)
 
@@ -185,11 +180,11 @@ def _reaped_history(ctx: SearchContext, report: WorkerReport) -> History:
 def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> None:
     """Create, claim, evaluate and finish one trial (or discard it)."""
     study, cfg = ctx.study, ctx.config
-    trial_id, number = study.create_trial()
+    trial_id, number = study.create_trial({"worker": report.worker},
+                                          lease_attrs(cfg.stale_after_s))
     lease = Lease(study, trial_id, cfg.heartbeat_s, cfg.stale_after_s)
     try:
-        study.set_user_attrs(trial_id, {"worker": report.worker})
-        lease.start()
+        lease.start(written=True)
         history = study.history()
         if not within_budget(history, number, cfg.max_evaluations):
             _discard(ctx, trial_id, "budget reached by other workers while this trial started")
@@ -213,10 +208,9 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
 
 
 def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify) -> None:
-    study, evaluate = ctx.study, ctx.evaluator or evaluate_arch
-    study.set_user_attrs(trial_id, {"origin": proposal.origin,
-                                    "parents": list(proposal.parents) or None,
-                                    **proposal.attrs})
+    from nas.search.evaluate import evaluate, export
+
+    study, evaluate = ctx.study, ctx.evaluator or evaluate
     judge = _rung_judge(ctx, trial_id)
     extra = {"judge": judge} if judge is not None else {}
     outcome = evaluate(ctx, proposal.arch, trial_number=number, **extra)  # a signal stops it
@@ -242,6 +236,8 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
 
 def _rung_judge(ctx: SearchContext, trial_id: int):
     """The successive-halving judge of this trial (None without ``--min-epochs``)."""
+    from nas.search.fidelity import RungJudge, rung_epochs
+
     cfg = ctx.config
     if not cfg.min_epochs:
         return None
@@ -253,36 +249,39 @@ def _rung_judge(ctx: SearchContext, trial_id: int):
 def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> bool:
     """Export, write the attributes and finish the trial; False if someone failed it
     first (as stale)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
     outcome.attrs.update(export(ctx, outcome, number))
     outcome.model = None
     claimed = ("arch", "arch_id")  # written by the claim already
     try:
-        ctx.study.set_user_attrs(trial_id, {k: v for k, v in outcome.attrs.items()
-                                            if k not in claimed})
         state = "FAIL" if outcome.failed else "PRUNED" if outcome.pruned else "COMPLETE"
-        return ctx.study.finish(trial_id, state, outcome.value)
+        return ctx.study.update(trial_id, {k: v for k, v in outcome.attrs.items()
+                                           if k not in claimed}, state=state,
+                                value=outcome.value)
     except UpdateFinishedTrialError:
         return False
 
 
 def _discard(ctx: SearchContext, trial_id: int, reason: str) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+
     try:
-        ctx.study.set_user_attrs(trial_id, {"fail_reason": f"discarded: {reason}"})
-        ctx.study.set_system_attrs(trial_id, {DISCARDED: True})
-        ctx.study.finish(trial_id, "FAIL")
+        ctx.study.update(trial_id, {"fail_reason": f"discarded: {reason}"}, {DISCARDED: True},
+                         state="FAIL")
     except UpdateFinishedTrialError:
         pass
 
 
 def _requeue(ctx: SearchContext, trial_id: int, reason: str) -> None:
     """Fail a trial of this worker and re-queue its architecture."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
     try:
         record = ctx.study.record(trial_id)
         if not record.running:
             return
-        ctx.study.set_user_attrs(trial_id, {"fail_reason": reason})
         flag = REQUEUE if record.arch_id else DISCARDED  # nothing to re-run without an arch
-        ctx.study.set_system_attrs(trial_id, {flag: True})
-        ctx.study.finish(trial_id, "FAIL")
+        ctx.study.update(trial_id, {"fail_reason": reason}, {flag: True}, state="FAIL")
     except UpdateFinishedTrialError:
         pass
