@@ -91,13 +91,13 @@ def _bare_worker(spec, study, budget, eval_s, seconds, go, results) -> None:
     bare = optuna.load_study(study_name=study, storage=_optuna_storage(spec),
                              sampler=optuna.samplers.RandomSampler())
     stop_at = _ready_set_go(go, results, seconds)
-    done = 0
-    while time.time() < stop_at and done < budget:
+    finishes: list[float] = []
+    while time.time() < stop_at and len(finishes) < budget:
         trial = bare.ask()
         time.sleep(eval_s)
         bare.tell(trial, 1.0 / (1 + trial.number))
-        done += 1
-    results.put({"completed": done})
+        finishes.append(time.time())
+    results.put({"completed": len(finishes), "finishes": finishes})
 
 
 def _race(target, spec: str, workers: int, budget: int, eval_s: float, seconds: float,
@@ -131,41 +131,35 @@ def _race(target, spec: str, workers: int, budget: int, eval_s: float, seconds: 
 def _optuna_storage(spec: str):
     """What a plain Optuna user passes: a database URL (Optuna then caches finished
     trials itself), or the journal storage with the search's own file lock."""
-    from bench.storage import open_storage, storage_kind, storage_url
+    from bench.storage import open_storage, storage_kind, storage_url, with_driver
 
-    return open_storage(spec) if storage_kind(spec) == "journal" else storage_url(spec)
+    return open_storage(spec) if storage_kind(spec) == "journal" else with_driver(
+        storage_url(spec))
 
 
 # --- figures from a finished run --------------------------------------------------------
 
 
-def _finishes(spec: str, study: str, bare: bool) -> tuple[list, dict[str, list[float]]]:
-    """The study's finished trials (as records) and, per worker, its finish times.
-
-    The bare loop records no worker, so its trials are one sequence per process
-    only when there is one process; with more, the gaps are taken from all finishes
-    times the number of workers (the same mean, a coarser spread)."""
+def _finishes(spec: str, study: str, reports: list[dict]) -> tuple[list, dict]:
+    """The study's finished trials (as records) and, per worker, its finish times (the
+    bare loop's workers report their own)."""
     from nas.search.study import SearchStudy
 
     history = SearchStudy.open(spec, study, create=False).history()
-    if bare:
-        return history.records, {"all": sorted(r.finished for r in history.records
-                                                 if r.finished)}
+    if reports and "finishes" in reports[0]:
+        return history.records, {i: r["finishes"] for i, r in enumerate(reports)}
     by_worker: dict[str, list[float]] = {}
     for record in history.evaluated:
         by_worker.setdefault(record.worker or "?", []).append(record.finished)
     return history.evaluated, {w: sorted(times) for w, times in by_worker.items()}
 
 
-def _overheads(finishes: dict[str, list[float]], eval_s: float, workers: int,
-               bare: bool) -> list[float]:
+def _overheads(finishes: dict, eval_s: float) -> list[float]:
     """Per-trial overhead (s): gaps between consecutive finishes of one worker, less the
     evaluation; the first trial of each worker (start-up) is left out."""
     gaps = []
     for times in finishes.values():
         gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
-    if bare and workers > 1:
-        gaps = [g * workers for g in gaps]
     return [max(0.0, g - eval_s) for g in gaps]
 
 
@@ -204,10 +198,10 @@ def measure_cell(spec: str, workers: int, budget: int, eval_s: float, seconds: f
     out: dict = {}
     for label, target, bare in (("bare", _bare_worker, True), ("nas", _protocol_worker, False)):
         study, reports = _race(target, spec, workers, budget, eval_s, seconds, bare)
-        records, finishes = _finishes(spec, study, bare)
+        records, finishes = _finishes(spec, study, reports)
         if not bare:
             out["evaluations"] = _check(spec, study, reports)
-        overhead = _overheads(finishes, eval_s, workers, bare)
+        overhead = _overheads(finishes, eval_s)
         out[label] = {"rate": steady_rate(records) if len(records) > 2 else math.nan,
                       "p50": _percentile(overhead, 0.5), "p99": _percentile(overhead, 0.99),
                       "trials": len(records)}
@@ -416,7 +410,7 @@ def _whole_loop_rows(journal_template: str, seconds: float) -> list[dict]:
         study, reports = _race(_protocol_worker, spec, workers, 10_000, 0.5,
                                max(seconds, 8.0), bare=False)
         _check(spec, study, reports)
-        records, _ = _finishes(spec, study, bare=False)
+        records, _ = _finishes(spec, study, reports)
         rates[workers] = steady_rate(records)
     what = load_note("0.5-s evaluations (sleep), journal storage, real worker loop")
     return [{"figure": "whole loop, 2 workers / 1 worker (0.5-s evaluations)",

@@ -160,9 +160,11 @@ def create_trial(storage, study_id: int, user: dict[str, Any], system: dict[str,
 
 def _create_rdb(storage, study_id: int, user: dict, system: dict) -> tuple[int, int]:
     """Optuna's trial creation with the attributes inserted in the same transaction:
-    six statements, one commit. As in Optuna, the number is counted *after* the insert
-    (the trials of the study with a lower id): the insert holds the write lock, so two
-    creators never count the same trials (SQLite ignores the study row's FOR UPDATE)."""
+    six statements, one commit. As in Optuna, the number is found *after* the insert,
+    under the write lock, from the trials of the study with a lower id (SQLite ignores
+    the study row's FOR UPDATE): here as the number of the latest of them plus one, a
+    look-up in the primary key, where Optuna counts them all (a scan that grows with
+    the study)."""
     import sqlalchemy
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -174,10 +176,11 @@ def _create_rdb(storage, study_id: int, user: dict, system: dict) -> tuple[int, 
                                   datetime_start=datetime.now())
         session.add(trial)
         session.flush()
-        number = trial.number = session.query(
-            sqlalchemy.func.count(models.TrialModel.trial_id)).filter(
-            models.TrialModel.study_id == study_id,
-            models.TrialModel.trial_id < trial.trial_id).scalar()
+        model = models.TrialModel
+        previous = session.query(model.number).filter(
+            model.study_id == study_id, model.trial_id < trial.trial_id).order_by(
+            model.trial_id.desc()).limit(1).scalar()
+        number = trial.number = 0 if previous is None else previous + 1
         for model, attrs in ((models.TrialUserAttributeModel, user),
                              (models.TrialSystemAttributeModel, system)):
             if attrs:
@@ -210,13 +213,18 @@ def read_rdb(storage, study_id: int, running: set[int], above: int) -> list[Tria
     from optuna.storages._rdb.storage import _create_scoped_session
 
     trial = models.TrialModel
-    wanted = trial.trial_id > above
+    columns = (trial.trial_id, trial.number, trial.state, trial._datetime_start_utc,
+               trial._datetime_complete_utc)
+    # two primary-key look-ups (new ids, running ids), not one filter over the study
+    query = sqlalchemy.select(*columns).where(trial.study_id == study_id,
+                                              trial.trial_id > above)
     if running:
-        wanted = sqlalchemy.or_(wanted, trial.trial_id.in_(sorted(running)))
+        query = sqlalchemy.union_all(query, sqlalchemy.select(*columns).where(
+            trial.trial_id.in_(sorted(running))))
     with _create_scoped_session(storage.scoped_session) as session:
-        rows = {r[0]: TrialRow(r[0], r[1], r[2], _utc(r[3]), _utc(r[4])) for r in session.query(
-            trial.trial_id, trial.number, trial.state, trial._datetime_start_utc,
-            trial._datetime_complete_utc).filter(trial.study_id == study_id, wanted)}
+        rows = {r[0]: TrialRow(r[0], r[1], trial.state.type.enum_class[r[2]]
+                               if isinstance(r[2], str) else r[2], _utc(r[3]), _utc(r[4]))
+                for r in session.execute(query)}
         if not rows:
             return []
         ids = sorted(rows)

@@ -109,10 +109,10 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
     """Export the outcome's trained model to the store: ``{"onnx_path": ...}``, or
     ``{"store_error": ...}`` when export or store fails (the evaluation stands), or
     nothing when there is no store or no model."""
-    from nas.export import export_onnx
-
     if ctx.store is None or outcome.model is None:
         return {}
+    from nas.export import export_onnx  # torch: only an export needs it (issue 16)
+
     attrs, model = outcome.attrs, outcome.model
     # params and macs are left to the store, which counts them from the exported graph
     keys = ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric", "val_score",
