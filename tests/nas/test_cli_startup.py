@@ -65,6 +65,7 @@ COMMANDS = {
     "grammars": ["grammars"],
     "grammars --ops": ["grammars", "--ops", "--json"],
     "sample": ["sample", "-n", "20", "--input-shape", "3x32x32"],
+    "sample --classes": ["sample", "-n", "3", "-g", "ffn", "-s", "13", "--classes", "3"],
     "validate": ["validate", "sequential(flatten, sequential(linear(16), relu))", "-g", "ffn",
                  "-s", "13"],
 }
