@@ -15,6 +15,13 @@ The regression target is chosen by ``target``:
 
 The choice is stored in the predictor file's metadata (``metadata_["target"]``) so that
 ``nas predict`` can say what its numbers mean.
+
+A predictor trains on one **fidelity** by default (:func:`one_fidelity`): a score after 1
+epoch and one after 20 do not rank networks the same way, and a store can hold both (a
+merge of runs with different ``--epochs``, a training time limit that stopped some runs
+early). ``epochs="max"`` keeps, in each grammar x task, the records trained for that
+group's highest ``epochs``; a number keeps the records of exactly that many epochs;
+``"all"`` keeps every record. The kept epochs per group go to ``metadata_["epochs"]``.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from predictors.evaluate import load_views, scored
 from predictors.predictor import OnnxNetPredictor
 
 TARGETS = ("auto", "score", "quantile")
+#: the named fidelity choices of :func:`one_fidelity` (besides a number of epochs)
+FIDELITIES = ("max", "all")
 #: index columns a predictor needs from a store (docs/SCHEMA.md)
 REQUIRED = ("arch_id", "grammar", "task", "val_score", "onnx_path")
 
@@ -80,26 +89,71 @@ def training_target(df: pd.DataFrame, target: str = "auto") -> tuple[np.ndarray,
     return df.groupby("task")["target"].rank(pct=True).to_numpy(float), "quantile"
 
 
+def fidelity_choice(value: str | int) -> str | int:
+    """``"max"``, ``"all"`` or a positive number of epochs (text from the command line
+    too). Raises PredictorError for anything else."""
+    text = str(value).strip().lower()
+    if text in FIDELITIES:
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise PredictorError(f"unknown --epochs {value!r}; choose max (each grammar x task's "
+                         "highest epochs), all, or a positive number of epochs")
+
+
+def one_fidelity(df: pd.DataFrame, epochs: str | int = "max") -> pd.DataFrame:
+    """The records of ``df`` at one fidelity (see the module docstring).
+
+    Records without ``epochs`` (stores written by other tools) count as one fidelity of
+    their own: ``"max"`` keeps a group that records no epochs whole, a number drops them.
+    """
+    epochs = fidelity_choice(epochs)
+    if epochs == "all":
+        return df
+    trained = pd.to_numeric(df.get("epochs", pd.Series(np.nan, index=df.index)),
+                            errors="coerce")
+    if epochs == "max":
+        top = trained.groupby([df["grammar"], df["task"]]).transform("max")
+        keep = (trained == top) | top.isna()
+    else:
+        keep = trained == epochs
+    return df[keep.to_numpy()]
+
+
+def kept_epochs(df: pd.DataFrame) -> dict[str, int | None]:
+    """``{"grammar/task": epochs}`` of records at one fidelity (None: not recorded)."""
+    if "epochs" not in df.columns:
+        return {f"{g}/{t}": None for g, t in df.groupby(["grammar", "task"]).groups}
+    top = pd.to_numeric(df["epochs"], errors="coerce").groupby([df["grammar"], df["task"]]).max()
+    return {f"{g}/{t}": (None if pd.isna(e) else int(e)) for (g, t), e in top.items()}
+
+
 def train_from_store(
     root: str | Path, *, grammars: list[str] | None = None, tasks: list[str] | None = None,
-    target: str = "auto", progress: Callable[[int, int], None] | None = None, **params,
+    target: str = "auto", epochs: str | int = "max",
+    progress: Callable[[int, int], None] | None = None, **params,
 ) -> OnnxNetPredictor:
-    """Fit an :class:`OnnxNetPredictor` (``params``) on the scored records of a store.
+    """Fit an :class:`OnnxNetPredictor` (``params``) on the scored records of a store,
+    at one fidelity (``epochs``, see :func:`one_fidelity`).
 
     Raises:
         StoreError: no store at ``root``.
-        PredictorError: fewer than 2 scored records after filtering.
+        PredictorError: an unknown ``epochs`` choice, or fewer than 2 scored records
+            after filtering.
     """
+    epochs = fidelity_choice(epochs)
     df = scored(load_records(root))
     if grammars:
         df = df[df["grammar"].isin(grammars)]
     if tasks:
         df = df[df["task"].isin(tasks)]
-    df = df.reset_index(drop=True)
+    n_filtered = len(df)
+    df = one_fidelity(df, epochs).reset_index(drop=True)
     if len(df) < 2:
         raise PredictorError(
             f"the store at {root} has {len(df)} scored records with ONNX files"
             + (" for the chosen --grammar/--task" if grammars or tasks else "")
+            + (f" at --epochs {epochs}" if len(df) < n_filtered else "")
             + "; a predictor needs at least 2"
         )
     y, kind = training_target(df, target)
@@ -110,5 +164,8 @@ def train_from_store(
         "target": kind, "store": str(root), "n_records": len(df),
         "grammars": sorted(df["grammar"].unique().tolist()),
         "tasks": sorted(df["task"].unique().tolist()),
+        "fidelity": str(epochs),
+        "epochs": kept_epochs(df) if epochs != "all" else None,
+        "n_other_fidelity": n_filtered - len(df),
     }
     return predictor

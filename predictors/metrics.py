@@ -53,3 +53,19 @@ def mae(predicted, actual) -> float:
     """Mean absolute error."""
     a, b = _pair(predicted, actual)
     return float(np.mean(np.abs(a - b))) if len(a) else float("nan")
+
+
+def roc_auc(predicted, labels) -> float:
+    """Area under the ROC curve of ``predicted`` scores for boolean ``labels``: the chance
+    that a random positive scores above a random negative (ties count one half, the
+    Mann-Whitney U statistic over n_pos x n_neg). NaN when one class is absent."""
+    # scipy.stats: a slow import that predicting does not need
+    from scipy.stats import rankdata
+
+    a, b = _pair(predicted, np.asarray(labels, dtype=bool))
+    positive = b > 0
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(a)  # average ranks: a tie between classes counts one half
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -90,6 +90,10 @@ class OnnxNetPredictor(BaseEstimator):
         random_state: seed of every random choice in fitting.
     """
 
+    #: what :meth:`save` writes and :meth:`load` reads (a subclass names its own format)
+    file_format = FILE_FORMAT
+    file_format_version = FORMAT_VERSION
+
     def __init__(
         self, *, encoder: str = "hashing", regressor: str = "ridge", ranking: bool = False,
         features: str = "text+graph", max_chars: int | None = None, n_features: int = 2**14,
@@ -276,7 +280,8 @@ class OnnxNetPredictor(BaseEstimator):
         if "graph" in self.features:
             arrays["graph_mean"], arrays["graph_scale"] = self.graph_mean_, self.graph_scale_
         config = {
-            "format": FILE_FORMAT, "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+            "format": self.file_format,
+            "format_version": f"{self.file_format_version[0]}.{self.file_format_version[1]}",
             "platform_version": nas.__version__, "encoding_version": ENCODING_VERSION,
             "params": self.get_params(deep=False), "regressor": reg_config,
             "n_features_in": self.n_features_in_, "n_train": self.n_train_,
@@ -310,7 +315,7 @@ class OnnxNetPredictor(BaseEstimator):
         """
         members = _read_members(Path(path))
         config = json.loads(members["config.json"])
-        _check_versions(config, path)
+        _check_versions(config, path, cls.file_format, cls.file_format_version)
         arrays = {
             name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
             for name, data in members.items() if name.startswith("arrays/")
@@ -400,15 +405,16 @@ def _read_members(path: Path) -> dict[str, bytes]:
     return members
 
 
-def _check_versions(config: dict, path) -> None:
+def _check_versions(config: dict, path, file_format: str = FILE_FORMAT,
+                    version_read: tuple[int, int] = FORMAT_VERSION) -> None:
     """Refuse another format, another major format version or another text encoding."""
-    if config.get("format") != FILE_FORMAT:
+    if config.get("format") != file_format:
         raise PredictorError(f"{path} is not a predictor file (format "
                              f"{config.get('format')!r}); write one with `nas predictor train`")
     version = format_version(config.get("format_version"))
-    reads = f"{FORMAT_VERSION[0]}.x"
-    if version is None or version[0] != FORMAT_VERSION[0]:
-        newer = version is not None and version[0] > FORMAT_VERSION[0]
+    reads = f"{version_read[0]}.x"
+    if version is None or version[0] != version_read[0]:
+        newer = version is not None and version[0] > version_read[0]
         raise PredictorError(
             f"{path} has predictor format version {config.get('format_version')}, this "
             f"release reads {reads}: " + ("upgrade grammar-nas or retrain it" if newer

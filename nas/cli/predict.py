@@ -77,22 +77,28 @@ def train(
     target: str = typer.Option("auto", "--target",
                                help="score, quantile (within task) or auto "
                                     "(score for one task, else quantile)."),
+    epochs: str = typer.Option("max", "--epochs",
+                               help="Fidelity to train on: max (each grammar x task's highest "
+                                    "epochs), all, or a number of epochs."),
     seed: int = typer.Option(0, "--seed", help="Random state of the fit."),
 ) -> None:
-    """Fit a predictor on every scored record of a store and save it to one file."""
+    """Fit a predictor on the scored records of a store (one fidelity) and save it."""
     from bench.predictor_training import train_from_store
 
     output_file(out, "--out", example="model.predictor")
     model = train_from_store(
         store, grammars=grammar or None, tasks=task or None, target=target,
-        progress=_progress("reading ONNX files"), encoder=encoder, regressor=regressor,
-        ranking=ranking, features=features, size_prior=size_prior, random_state=seed,
+        epochs=epochs, progress=_progress("reading ONNX files"), encoder=encoder,
+        regressor=regressor, ranking=ranking, features=features, size_prior=size_prior,
+        random_state=seed,
     )
     model.save(out)
     meta = model.metadata_
     typer.echo(f"wrote {out}: {model!r} on {meta['n_records']} records "
                f"({', '.join(meta['grammars'])} / {', '.join(meta['tasks'])}), "
-               f"target {meta['target']}")
+               f"target {meta['target']}, epochs {meta['fidelity']}"
+               + (f" ({meta['n_other_fidelity']} records at other epochs left out)"
+                  if meta["n_other_fidelity"] else ""))
 
 
 @predictor_app.command("eval")

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from bench.store import OnnxBenchStore
 from nas.cli import run_app
+from predictors import OnnxNetPredictor
+from predictors.synthetic import export, known_score, sample_specs
 
 
 @pytest.fixture(scope="module")
 def store(family, tmp_path_factory):
-    from bench.store import OnnxBenchStore
-    from predictors.synthetic import export, known_score, sample_specs
-
     root = tmp_path_factory.mktemp("store")
     st = OnnxBenchStore(root, create=True)
     for i, spec in enumerate(sample_specs(48, seed=0)):
@@ -64,3 +64,29 @@ def test_a_bad_regressor_fails_before_any_file_is_read(store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "error: unknown regressor 'svm'; choose one of ridge, gbm, mlp, blend\n"
     assert not out.exists()
+
+
+def test_train_learns_from_one_fidelity_unless_told_otherwise(tmp_path, capsys):
+    # 24 records of one group: 16 trained 20 epochs, 8 of them again at 2 epochs
+    st = OnnxBenchStore(tmp_path / "mixed", create=True)
+    for i, spec in enumerate(sample_specs(24, seed=1)):
+        st.add(export(spec), {"arch_id": f"{i:012x}", "arch": repr(spec), "grammar": "mlp",
+                              "task": "toy", "metric": "score", "epochs": 20 if i < 16 else 2,
+                              "val_score": known_score(spec)}, refresh_index=False)
+    st.refresh_index()
+    out = tmp_path / "p.predictor"
+    assert run_app(["predictor", "train", "--store", str(st.root), "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "16 records" in said and "8 records at other epochs left out" in said
+    meta = OnnxNetPredictor.load(out).metadata_
+    assert meta["epochs"] == {"mlp/toy": 20} and meta["n_other_fidelity"] == 8
+    assert run_app(["predictor", "train", "--store", str(st.root), "-o", str(out),
+                    "--epochs", "2"]) == 0
+    assert "8 records" in capsys.readouterr().out
+    assert run_app(["predictor", "train", "--store", str(st.root), "-o", str(out),
+                    "--epochs", "all"]) == 0
+    assert "24 records" in capsys.readouterr().out
+    assert run_app(["predictor", "train", "--store", str(st.root), "-o", str(out),
+                    "--epochs", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "0 scored records" in err and "--epochs 7" in err and err.count("\n") == 1
