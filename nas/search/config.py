@@ -142,6 +142,13 @@ class SearchConfig:
                                    help="Completed evaluations before the study's own "
                                         "predictor ranks (before: the shipped default "
                                         "predictor, else random).")
+    trainability: str | None = option(
+        None, "--trainability", cli_type=Path,
+        help="A trainability classifier file (predictors.trainability): --strategy predictor "
+             "ranks only candidates whose P(leaves chance) is at least --min-trainability "
+             "(all of them when none is).")
+    min_trainability: float = option(0.5, "--min-trainability",
+                                     help="Threshold of the --trainability filter.")
     device: str = option("cpu", "--device", help="cpu, cuda or auto.")
     heartbeat_s: float = option(DEFAULT_HEARTBEAT_S, "--heartbeat",
                                 help="Seconds between lease renewals of a running trial.")
@@ -188,6 +195,7 @@ class SearchConfig:
              "{mutation} " + _quoted(self.mutation) + f" is not one of {', '.join(MUTATIONS)}"),
             (not 0 <= self.crossover_rate <= 1, "{crossover_rate} must lie in [0, 1]"),
             (self.candidates < 1, "{candidates} must be at least 1"),
+            (not 0 <= self.min_trainability <= 1, "{min_trainability} must lie in [0, 1]"),
             (self.predictor_warmup < 2, "{predictor_warmup} must be at least 2 (a fit needs "
                                         "two results)"),
             (self.heartbeat_s <= 0 or self.stale_after_s < 2 * self.heartbeat_s,

@@ -22,6 +22,11 @@ Which predictor ranks:
   and loads.
 * neither: a fresh random sample, as random search would propose.
 
+With a **trainability** classifier (``--trainability FILE``, a
+:class:`~predictors.trainability.TrainabilityClassifier`), only the candidates whose
+probability of leaving chance is at least ``--min-trainability`` are ranked (all of
+them when none is: the filter narrows the pool, it never empties it).
+
 The strategy is stateless like the others: the proposal is a function of the history
 and the search's seed, whichever worker makes it (the caches only save work).
 
@@ -77,6 +82,11 @@ class PredictorStrategy(Strategy):
         default_predictor: predictor file used before that; None for the shipped one,
             ``False`` for none (random proposals until ``warmup``).
         seed: seed of the candidate generators (the search's ``--seed``).
+        trainability: a trainability classifier file filtering the candidates; None: none.
+        min_trainability: the filter's threshold on P(leaves chance).
+
+    Raises:
+        PredictorError: the trainability file cannot be read.
     """
 
     name = "predictor"
@@ -84,8 +94,11 @@ class PredictorStrategy(Strategy):
     def __init__(self, space, input_shape, head, *, candidates: int = DEFAULT_CANDIDATES,
                  warmup: int = DEFAULT_PREDICTOR_WARMUP,
                  default_predictor: str | Path | bool | None = None, seed: int = 0,
-                 mutation: str = "small"):
+                 mutation: str = "small", trainability: str | Path | None = None,
+                 min_trainability: float = 0.5):
         super().__init__(space, input_shape, head)
+        self.trainability = _load_trainability(trainability) if trainability else None
+        self.min_trainability = float(min_trainability)
         self.small = mutation == "small"
         self.candidates, self.warmup = int(candidates), max(2, int(warmup))
         self.seed = seed
@@ -106,7 +119,8 @@ class PredictorStrategy(Strategy):
             return self.sample(rng)
         predictor, source = ranker
         pool = self.candidate_pool(history)
-        encoded = [(p, g) for p in pool if (g := self.graph(p.arch)) is not None]
+        encoded = self.likely_to_train(
+            [(p, g) for p in pool if (g := self.graph(p.arch)) is not None])
         if not encoded:
             return self.sample(rng)
         scores = predictor.predict([g for _, g in encoded])
@@ -169,6 +183,15 @@ class PredictorStrategy(Strategy):
             if len(self._generated_archs) > _CANDIDATE_CACHE:
                 self._generated_archs.popitem(last=False)
         return self._generated_archs[key]
+
+    def likely_to_train(self, encoded: list[tuple]) -> list[tuple]:
+        """The (proposal, graph) pairs whose P(leaves chance) is at least
+        ``min_trainability``; all of them without a classifier or when none is."""
+        if self.trainability is None or not encoded:
+            return encoded
+        p = self.trainability.predict_proba([g for _, g in encoded])[:, 1]
+        kept = [pair for pair, pi in zip(encoded, p, strict=True) if pi >= self.min_trainability]
+        return kept or encoded
 
     # --- predictors -----------------------------------------------------------------
 
@@ -305,6 +328,14 @@ class PredictorStrategy(Strategy):
         scored = [r for r in history.records if r.score is not None and r.arch]
         return sorted(scored, key=lambda r: (-sign * r.score, r.number))
 
+
+
+def _load_trainability(path: str | Path):
+    """The trainability classifier at ``path`` (PredictorError if it cannot be read)."""
+    # predictors: only a search with --trainability needs it (issue 16: CLI start-up)
+    from predictors.trainability import TrainabilityClassifier
+
+    return TrainabilityClassifier.load(path)
 
 
 def lineages(history: History) -> dict[str, str]:

@@ -33,7 +33,9 @@ def _evolution(config, space, task) -> Strategy:
 def _predictor(config, space, task) -> Strategy:
     return PredictorStrategy(space, task.input_shape, task.head,
                              candidates=config.candidates, warmup=config.predictor_warmup,
-                             seed=config.seed, mutation=config.mutation)
+                             seed=config.seed, mutation=config.mutation,
+                             trainability=config.trainability,
+                             min_trainability=config.min_trainability)
 
 
 def make_strategy(config, space, task) -> Strategy:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 import torch
 from search_checks import check_run
@@ -13,13 +14,14 @@ from search_checks import check_run
 from bench.leaderboard import load_leaderboard
 from bench.store import OnnxBenchStore
 from nas.cli import run_app
-from nas.errors import NasError
+from nas.errors import NasError, PredictorError
 from nas.heads import HeadSpec
 from nas.search.config import SearchConfig
 from nas.search.history import History, TrialRecord
 from nas.search.predictor_strategy import PredictorStrategy, lineages
 from nas.search.strategies import Proposal, RandomStrategy
 from predictors import OnnxNetPredictor, kendall_tau
+from predictors.trainability import TrainabilityClassifier
 
 SHAPE = (13,)  # wine
 HEAD = HeadSpec("classification", 3)
@@ -236,3 +238,28 @@ def test_a_lineage_that_took_every_recent_slot_yields_to_a_fresh_sample(space):
         assert max(range(len(pool)), key=lambda i: (merit[i], -i)) == expect
     leaders = s._lineage_leaders(lineage_history(space, dominant=True))
     assert len({lineages(lineage_history(space, True))[r.arch_id] for r in leaders}) == 2
+
+
+def test_a_trainability_classifier_narrows_the_candidates(space, tmp_path):
+    plain = strategy(space)
+    train = [plain.graph(space.parse(r.arch)) for r in records(space, 40, seed0=500)]
+    sizes = np.array([g.params for g in train])
+    labels = sizes > np.median(sizes)  # "trains" = the larger half, learnable from the graph
+    path = TrainabilityClassifier(regressor_params={"max_iter": 40}).fit(train, labels) \
+        .save(tmp_path / "t.classifier")
+    s, history = strategy(space, trainability=path), History.of(records(space, 8))
+    encoded = [(p, s.graph(p.arch)) for p in s.candidate_pool(history)]
+    p = s.trainability.predict_proba([g for _, g in encoded])[:, 1]
+    kept = {pair[0].arch.id for pair in s.likely_to_train(encoded)}
+    assert 0 < len(kept) < len(encoded)
+    assert kept == {pair[0].arch.id for pair, pi in zip(encoded, p, strict=True) if pi >= 0.5}
+    assert s.propose(history, random.Random(0)).arch.id in kept
+    strict = strategy(space, trainability=path, min_trainability=float(p.max()) + 1e-9)
+    assert strict.likely_to_train(encoded) == encoded  # none passes: the pool is not emptied
+
+
+def test_a_bad_trainability_file_or_threshold_is_refused(space, tmp_path):
+    with pytest.raises(PredictorError, match="not a predictor file|no such|does not exist"):
+        strategy(space, trainability=tmp_path / "missing.classifier")
+    with pytest.raises(NasError, match="min_trainability must lie in"):
+        SearchConfig(min_trainability=1.5)
