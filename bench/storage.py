@@ -127,6 +127,7 @@ def open_storage(spec: str, *, create: bool = True, delays=None):
 
 
 def _journal(path: Path, create: bool):
+    # optuna: imported when a study is opened; the CLI imports this module at start-up
     import optuna
 
     if path.is_dir():
@@ -225,6 +226,7 @@ def with_driver(url: str) -> str:
 
 
 def _rdb(url: str):
+    # optuna: imported when a study is opened; the CLI imports this module at start-up
     import optuna
 
     kwargs: dict = {"pool_pre_ping": True}
@@ -276,6 +278,7 @@ def with_retry(fn: Callable[[], T], what: str, delays=None) -> T:
     Raises:
         StorageError: a permanent failure, or a transient one that outlasted the retries.
     """
+    # optuna: imported when a study is opened; the CLI imports this module at start-up
     from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 
     passthrough = (StorageError, UpdateFinishedTrialError, DuplicatedStudyError, KeyError)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
+import optuna
 import torch
 from torch import nn
 
@@ -317,8 +318,6 @@ def _seeded(seed: int, dev: torch.device):
 
 
 def _report(trial, value: float, epoch: int) -> None:
-    import optuna
-
     trial.report(value, epoch)
     if trial.should_prune():
         raise optuna.TrialPruned(f"pruned after epoch {epoch} (validation {value:.4g})")

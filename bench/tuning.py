@@ -28,7 +28,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import optuna
 import torch
+from optuna.trial import TrialState
 from torch import nn
 
 from bench.tasks.base import Task
@@ -165,8 +167,6 @@ def tune_architecture(build_fn: Callable[[], nn.Module], task: Task, *, n_trials
     Raises:
         TrainingError: every trial failed (the message lists the reasons).
     """
-    import optuna
-
     if n_trials < 1:
         raise ValueError("n_trials must be at least 1")
     budget, space = budget or Budget(), space or HParamSpace()
@@ -194,9 +194,6 @@ def tune_architecture(build_fn: Callable[[], nn.Module], task: Task, *, n_trials
 def _run_trial(study, build_fn, task: Task, space: HParamSpace, budget: Budget,
                device: str, seed: int, on_epoch=None) -> dict:
     """Ask, train, tell: one trial as a record dict (state COMPLETE, PRUNED or FAIL)."""
-    import optuna
-    from optuna.trial import TrialState
-
     trial = study.ask()
     hp = space.suggest(trial, len(task.train), task.augmentation is not None)
     record = {"number": trial.number, "hparams": hp.to_dict(), "val_score": None,
@@ -248,8 +245,6 @@ def _startup(n_trials: int) -> int:
 @contextmanager
 def _quiet_optuna():
     """Silence Optuna's per-trial INFO lines for these throwaway inner studies."""
-    import optuna
-
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

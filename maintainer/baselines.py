@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.tasks import get_task
+
 
 @dataclass(frozen=True)
 class BaselineResult:
@@ -59,8 +61,6 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def mnist1d_cnn(epochs: int = 30, batch_size: int = 128, lr: float = 4e-3,
                 seed: int = 0) -> BaselineResult:
     """Train :class:`ModernCNN1d` on the ``mnist1d`` task's splits; test accuracy."""
-    from bench.tasks import get_task
-
     task = get_task("mnist1d", seed=seed)
     torch.manual_seed(seed)
     model = ModernCNN1d(task.n_outputs)

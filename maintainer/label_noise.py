@@ -19,17 +19,21 @@ import json
 import math
 
 import numpy as np
+import torch
+
+from bench.predictor_training import load_records
+from bench.tasks import get_task
+from bench.training import Budget
+from bench.tuning import tune_architecture
+from nas.builder import build_model
+from nas.errors import NasError
+from nas.space import load_space
+from predictors.evaluate import scored
+from predictors.metrics import kendall_tau
 
 
 def retrain(record, seeds: list[int], seconds: float = 120.0) -> list[float]:
     """Validation scores of the record's architecture trained once per seed (NaN: failed)."""
-    from bench.tasks import get_task
-    from bench.training import Budget
-    from bench.tuning import tune_architecture
-    from nas.builder import build_model
-    from nas.errors import NasError
-    from nas.space import load_space
-
     task, space = get_task(record["task"]), load_space(record["grammar"])
     arch = space.parse(record["arch"])
     scores = []
@@ -47,8 +51,6 @@ def retrain(record, seeds: list[int], seconds: float = 120.0) -> list[float]:
 
 def agreement(columns: dict[str, np.ndarray]) -> dict[str, float]:
     """Kendall tau of every pair of score columns, and of seed 0 vs the others' mean."""
-    from predictors.metrics import kendall_tau
-
     table = np.column_stack(list(columns.values()))
     table = table[np.isfinite(table).all(axis=1)]
     names = list(columns)
@@ -62,11 +64,6 @@ def agreement(columns: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-
-    from bench.predictor_training import load_records
-    from predictors.evaluate import scored
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="runs/predictor-store/bench")
     parser.add_argument("--group", required=True, metavar="GRAMMAR/TASK")

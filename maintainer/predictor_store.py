@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.predictor_training import train_from_store
+from bench.store import OnnxBenchStore
 from predictors.shipped import DATA_DIR, default_predictor_path
 
 #: (grammar, task, budget, epochs): >= 3 grammars, >= 2 tasks. The tasks are chosen for
@@ -88,9 +90,6 @@ def run_searches(out: Path, runs: list[Run], workers: int) -> None:
 def merge_and_train(out: Path) -> None:
     """Merge the planned groups' stores into a fresh ``<out>/bench`` (groups no longer in
     :data:`PLAN` drop out), keep the index, train and save the default predictor."""
-    from bench.predictor_training import train_from_store
-    from bench.store import OnnxBenchStore
-
     fresh = out / "bench.new"
     shutil.rmtree(fresh, ignore_errors=True)
     merged = OnnxBenchStore(fresh, create=True)

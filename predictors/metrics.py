@@ -27,6 +27,7 @@ def _ranked(a: np.ndarray, b: np.ndarray) -> bool:
 
 def kendall_tau(predicted, actual) -> float:
     """Kendall's tau-b between two score lists (1: same order, -1: reversed)."""
+    # scipy.stats: a slow import that predicting does not need
     from scipy.stats import kendalltau
 
     return _rank_correlation(kendalltau, predicted, actual)
@@ -34,6 +35,7 @@ def kendall_tau(predicted, actual) -> float:
 
 def spearman(predicted, actual) -> float:
     """Spearman's rank correlation between two score lists."""
+    # scipy.stats: a slow import that predicting does not need
     from scipy.stats import spearmanr
 
     return _rank_correlation(spearmanr, predicted, actual)

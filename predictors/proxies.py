@@ -34,6 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from nas.errors import PredictorError
 
@@ -53,8 +54,6 @@ def param_count(model: torch.nn.Module) -> int:
 
 def aten_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
     """Forward FLOPs per sample (aten-level count, 2 per multiply-accumulate)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     # parameters frozen rather than no_grad: the counter's module tracker fails under
     # no_grad on modules that feed a parameter to a submodule (an LSTMCell's start input)
     net = _copy(model).eval().requires_grad_(False)

@@ -258,6 +258,7 @@ class MlpRegressor:
         self.random_state = random_state
 
     def fit(self, X, y) -> MlpRegressor:
+        # torch: only the mlp regressor needs it; predictors runs without it otherwise
         import torch
 
         X, y = _check_xy(X, y)
@@ -280,6 +281,7 @@ class MlpRegressor:
         return self
 
     def _network(self, n_in: int, gen):
+        # torch: only the mlp regressor needs it; predictors runs without it otherwise
         import torch
 
         layers, width = [], n_in
@@ -296,6 +298,7 @@ class MlpRegressor:
 
     def _rank_loss(self, pred, target, gen):
         """Margin ranking over up to 4x batch random pairs with different scores."""
+        # torch: only the mlp regressor needs it; predictors runs without it otherwise
         import torch
 
         n = len(pred)

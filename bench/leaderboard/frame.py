@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import nas
 from bench.leaderboard.pareto import pareto_mask
 from bench.leaderboard.references import PublishedFigure, published_figures
 from bench.leaderboard.runs import resolve_run
@@ -297,8 +298,6 @@ def _counts(evals: pd.DataFrame) -> dict[str, int]:
 
 def _reproducibility(data, evals, rows, root, task, metric, maximize) -> dict[str, str]:
     """What a reader needs to reproduce the board (docs/leaderboard.md lists the sources)."""
-    import nas
-
     info = {"generated with": f"nas {nas.__version__}",
             "generated at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
     versions = _join(evals["platform_version"])

@@ -34,6 +34,7 @@ def _svg(draw):
 
     @functools.wraps(draw)
     def wrapper(*args, **kwargs) -> str:
+        # matplotlib: only the HTML report's plots need it
         import matplotlib
         from matplotlib.figure import Figure
 

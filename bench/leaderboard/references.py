@@ -50,10 +50,10 @@ def published_figures(task: str | None) -> list[PublishedFigure]:
 def _from_task(task: str) -> list[PublishedFigure] | None:
     """The task registry's figures: from its static info when it carries them (cheap),
     else from the built task (which generates the task's data once per process)."""
-    try:
-        from bench.tasks import get_task, list_tasks
-    except ImportError:
-        return None
+    # torch: bench.tasks builds tensors; the leaderboard imports it only for a task's
+    # figures, so that `nas leaderboard` starts without torch (issue 16)
+    from bench.tasks import get_task, list_tasks
+
     try:
         info = next((i for i in list_tasks() if i.name == task), None)
         refs = getattr(info, "references", None)

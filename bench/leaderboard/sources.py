@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.storage import DISCARDED, REQUEUE, with_driver
+from bench.store import OnnxBenchStore
+from bench.store.schema import REQUIRED
 from nas.errors import LeaderboardError, StorageError, StoreError
 
 #: trial user_attrs the leaderboard reads (docs/SCHEMA.md, "Outer search study")
@@ -66,6 +68,7 @@ def open_storage(storage):
         LeaderboardError: when the file does not exist.
         StorageError: when Optuna cannot open the URL.
     """
+    # optuna: only a leaderboard that reads a study loads it
     import optuna
 
     if not isinstance(storage, str | Path):
@@ -104,6 +107,7 @@ def load_study(study=None, storage=None) -> StudyData:
         LeaderboardError: no storage, an unknown or ambiguous study name, a
             multi-objective study.
     """
+    # optuna: only a leaderboard that reads a study loads it
     import optuna
 
     storage, study = unwrap_study(study, storage)
@@ -138,6 +142,7 @@ def is_protocol_only(trial) -> bool:
 
 def unwrap_study(study, storage):
     """(storage, name) for an ``optuna.Study`` object; other arguments pass through."""
+    # optuna: only a leaderboard that reads a study loads it
     import optuna
 
     if isinstance(study, optuna.Study):
@@ -232,37 +237,24 @@ def load_store_index(store) -> tuple[pd.DataFrame, Path | None]:
             raise LeaderboardError(f"store {str(path)!r} is a file, expected a store "
                                    f"directory or its {' or '.join(INDEX_FILES)}")
         return _read_index(path), path.parent
-    refusal = None
     try:
-        frame = _ask_store_package(path)
-    except StoreError as exc:  # not a store to the package: a bare index file may still do
-        frame, refusal = None, exc
-    if frame is not None:
-        return frame, path
+        return OnnxBenchStore(path).to_dataframe(), path
+    except StoreError as exc:  # not a store: a bare index file may still do
+        refusal = exc
     for name in INDEX_FILES:
         if (path / name).is_file():
             return _read_index(path / name), path
-    if refusal is not None:
-        raise LeaderboardError(f"cannot read store {str(path)!r}: {refusal}") from refusal
-    raise LeaderboardError(
-        f"store {str(path)!r} has no {' or '.join(INDEX_FILES)}: nothing was exported "
-        "there yet, or it is not an ONNX-Bench store root"
-    )
+    raise LeaderboardError(f"cannot read store {str(path)!r}: {refusal}") from refusal
 
 
 def _read_index(path: Path) -> pd.DataFrame:
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as exc:  # pyarrow and the csv parser raise many types
         raise LeaderboardError(f"cannot read store index {str(path)!r}: {exc}") from exc
-
-
-def _ask_store_package(root: Path) -> pd.DataFrame | None:
-    """The reconciled index from the store package, or None where it is not installed."""
-    try:
-        from bench.store import OnnxBenchStore
-    except ImportError:
-        return None
-    return OnnxBenchStore(root).to_dataframe()
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise LeaderboardError(f"store index {str(path)!r} lacks column(s) "
+                               f"{', '.join(missing)}: is it a store's index.parquet or "
+                               "index.csv? (`nas bench rebuild` rewrites one)")
+    return frame

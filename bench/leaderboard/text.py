@@ -6,6 +6,9 @@ import io
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
 
 from bench.leaderboard import cells
 from bench.leaderboard.compare import Comparison
@@ -41,10 +44,6 @@ def board_renderable(board: Leaderboard, top: int | None = None, width: int | No
     (MACs first, then test score, training time, latency) and the architecture string
     is cut.
     """
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
     shown = board.rows.head(top or TERMINAL_TOP)
     columns = _fit(_terminal_columns(board, shown), width)
     table = Table(title=f"Leaderboard: {board.label}", caption=headline(board),
@@ -105,8 +104,6 @@ def _fit(columns: list[tuple], width: int | None) -> list[tuple]:
 
 
 def _references_table(board: Leaderboard):
-    from rich.table import Table
-
     table = Table(title="Published figures (not measured here, not ranked)", title_style="bold",
                   header_style="bold")
     for name in ("model", board.metric, "source"):
@@ -117,8 +114,6 @@ def _references_table(board: Leaderboard):
 
 
 def _repro_table(info: dict[str, str]):
-    from rich.table import Table
-
     table = Table(title="Reproducibility", title_style="bold", show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -129,8 +124,6 @@ def _repro_table(info: dict[str, str]):
 
 def compare_renderable(comp: Comparison):
     """A rich renderable: the comparison summary, one row per run."""
-    from rich.table import Table
-
     table = Table(title=f"Comparison on {comp.task or 'unknown task'} "
                         f"(validation {comp.metric}, "
                         f"{'higher' if comp.maximize else 'lower'} is better)",
@@ -159,8 +152,6 @@ def summary_cells(comp: Comparison) -> list[list[str]]:
 
 def to_text(renderable, width: int = 160) -> str:
     """Plain text (no colour codes) of a rich renderable."""
-    from rich.console import Console
-
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, force_terminal=False,
             color_system=None).print(renderable)

@@ -28,8 +28,13 @@ from pathlib import Path
 
 import onnx
 
-from bench.store.schema import SCORE_KEY, relative_path, row_to_record, validate_record
-from bench.store.store import cost_figures
+from bench.store.schema import (
+    SCORE_KEY,
+    cost_figures,
+    relative_path,
+    row_to_record,
+    validate_record,
+)
 from nas.errors import StoreError
 from nas.onnx_file import read_metadata
 from nas.paths import input_file, read_text
@@ -150,11 +155,17 @@ def _read_csv(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
 def _check_columns(csv_path: Path, columns: list[str]) -> None:
     if "path" not in columns:
         raise StoreError(f"{csv_path}:1: needs a 'path' column (and 'score' unless the files "
-                         f"carry metadata_props 'score'); found: {', '.join(columns) or 'none'}")
+                         f"carry metadata_props 'score'); found: {_names(columns) or 'none'}")
     unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        raise StoreError(f"{csv_path}:1: unknown column(s) {', '.join(unknown)}; allowed: "
+        raise StoreError(f"{csv_path}:1: unknown column(s) {_names(unknown)}; allowed: "
                          f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
+
+
+def _names(columns: list[str]) -> str:
+    """Column names for a one-line message (a name with a line break or other control
+    character is quoted, so the message stays on one line)."""
+    return ", ".join(c if c.isprintable() else repr(c) for c in columns)
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,7 @@ def merge_stores(dest, other_roots: Sequence[str | os.PathLike]) -> MergeReport:
 
     Raises StoreError if a source is missing, is not a store, or is ``dest`` itself.
     """
-    from bench.store.store import OnnxBenchStore
-
-    sources = [OnnxBenchStore(r) for r in other_roots]
+    sources = [type(dest)(r) for r in other_roots]  # stores of the same class as dest
     for src in sources:
         if _same_dir(src.root, dest.root):
             raise StoreError(f"cannot merge store {src.root} into itself")

@@ -20,7 +20,10 @@ import math
 import re
 from collections.abc import Mapping
 
+import onnx
+
 from nas.errors import StoreError
+from nas.onnx_cost import count_macs, count_params
 
 #: column -> Python type, in index order (docs/SCHEMA.md)
 COLUMNS: dict[str, type] = {
@@ -243,3 +246,23 @@ def row_to_record(row: Mapping[str, object]) -> dict[str, object]:
     if isinstance(record.get("hparams"), str):
         record["hparams"] = json.loads(record["hparams"])  # type: ignore[arg-type]
     return record
+
+
+def cost_figures(model: onnx.ModelProto, given: dict | None = None) -> dict[str, int]:
+    """``params`` and ``macs`` of ``model``, counted from its graph.
+
+    There is one definition of each (nas/onnx_cost.py, docs/export_store.md), so a value
+    in ``given`` that differs from the count is an error, not a second opinion. (``add``
+    counts what a record leaves out and trusts what it gives, as the count costs up to
+    milliseconds per file: the search leaves both out, an import checks them here.)
+
+    Raises:
+        StoreError: ``given`` holds a ``params`` or ``macs`` the graph does not have.
+    """
+    counted = {"params": count_params(model), "macs": count_macs(model)}
+    for key, value in counted.items():
+        if (given or {}).get(key) not in (None, value):
+            raise StoreError(
+                f"{key} {given[key]} was given but the graph counts {value}: leave {key} "
+                f"out, the store counts params and macs from the ONNX graph")
+    return counted

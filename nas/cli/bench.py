@@ -7,6 +7,7 @@ Heavy modules (torch, onnx, pandas) are imported inside the commands so that
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -44,11 +45,13 @@ def export(
     1 and 7 before it is written.
     """
     output_file(out, "--out", example="model.onnx")
+    # torch and the builder: only this command builds a model (issue 16)
     import torch
 
     from bench.tasks import get_task
     from nas.builder import build_model
     from nas.export import DEFAULT_OPSET, export_onnx
+    from nas.onnx_cost import count_macs, count_params
     from nas.space import load_space, parse_shape
 
     space = load_space(grammar)
@@ -62,8 +65,6 @@ def export(
             "seed": seed}
     result = export_onnx(model, shape, path=out, exporter=exporter,
                          opset=opset or DEFAULT_OPSET, metadata=meta)
-    from nas.onnx_cost import count_macs, count_params
-
     typer.echo(
         f"wrote {out} ({result.exporter}, opset {result.opset}, "
         f"{count_params(result.model):,} params, {count_macs(result.model):,} MACs, "
@@ -78,6 +79,7 @@ def _arch_text(arch: str) -> str:
 
 
 def _open(store: Path, create: bool = False):
+    # the store (onnx, pandas): only for the bench commands, not at `nas` start-up
     from bench.store import OnnxBenchStore
 
     return OnnxBenchStore(store, create=create)
@@ -153,7 +155,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print record and metadata as JSON."),
 ) -> None:
     """Show one record: its index row, the metadata in its ONNX file, and its graph as text."""
-    from nas.export import read_metadata
+    # onnx: only for the bench commands, not at `nas` start-up
+    from nas.onnx_file import read_metadata
 
     opened = _open(store)
     record = opened.get(arch_id, task=task, grammar=grammar)
@@ -175,10 +178,9 @@ def show(
 
 
 def _graph_text(path: Path) -> str:
-    try:
-        from predictors.text import onnx_to_text
-    except ImportError:
-        return "(the text encoder, predictors.text, is not installed)"
+    # the text encoder (onnx): only for `nas bench show`, not at `nas` start-up
+    from predictors.text import onnx_to_text
+
     return onnx_to_text(path)
 
 
@@ -239,8 +241,6 @@ def merge(
     The same architecture+task in several stores keeps the earliest evaluation
     (created_at; ties: smaller file hash), whatever the order of the stores.
     """
-    from dataclasses import asdict
-
     report = _open(store, create=True).merge(others)
     if as_json:
         typer.echo(dumps(asdict(report), indent=2))

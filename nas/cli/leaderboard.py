@@ -40,6 +40,7 @@ def leaderboard(
                                  "as arguments: `--compare runs/rs runs/re`."),
 ) -> None:
     """Rank evaluated architectures by validation score, or compare several runs."""
+    # pandas and plots: only this command needs the leaderboard (issue 16)
     from bench.leaderboard import FORMATS, compare_runs, load_leaderboard
 
     if fmt is None:
@@ -66,12 +67,14 @@ def leaderboard(
 
 def _default_run(study: str | None) -> Path:
     """The run of ``study`` under ``runs/`` (with no study, the newest run)."""
+    # bench.leaderboard (pandas) holds the run finder; not at `nas` start-up
     from bench.leaderboard.runs import find_study_run
 
     return find_study_run(study, RUNS_ROOT)
 
 
 def _emit(result, fmt: str, top: int | None, out: Path | None) -> None:
+    # pandas and plots: only this command needs the leaderboard (issue 16)
     from bench.leaderboard import render
     from bench.leaderboard.render import renderable
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app
+from nas.errors import PredictorError
 from nas.json_text import dumps
 from nas.paths import output_file
 
@@ -31,7 +32,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Predict the score of ONNX models with an ONNX-Net predictor (any ONNX file works)."""
-    from nas.errors import PredictorError
+    # predictors (scikit-learn, onnx): only the predictor commands need them (issue 16)
     from predictors import OnnxNetPredictor
     from predictors.shipped import default_predictor_path
 
@@ -83,6 +84,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Random state of the fit."),
 ) -> None:
     """Fit a predictor on the scored records of a store (one fidelity) and save it."""
+    # torch, scikit-learn: only the predictor commands need them (issue 16)
     from bench.predictor_training import train_from_store
 
     output_file(out, "--out", example="model.predictor")
@@ -120,9 +122,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Kendall tau / Spearman on held-out records, against params, MACs and proxies."""
-    # torch: rebuilding networks for proxies needs it; `nas --help` must not (issue 16)
+    # torch, scikit-learn: only the predictor commands need them (issue 16)
     from bench.predictor_training import load_records, platform_builder
-    from nas.errors import PredictorError
     from predictors import OnnxNetPredictor
     from predictors import evaluate as ev
 

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import typer
 
+from bench.storage import open_storage, redact, storage_url, with_driver
 from nas.cli.app import app
 from nas.cli.config_options import config_command
+from nas.durations import format_duration
 from nas.errors import NasError, StorageError
 from nas.json_text import dumps
 from nas.paths import input_dir
 from nas.search.config import DEFAULT_STALE_AFTER_S, SearchConfig
+from nas.search.progress import SearchProgress
 
 #: rows of the leaderboard printed when a search ends
 TOP_ROWS = 5
@@ -28,8 +31,8 @@ def search(
                                  "(progress goes to stderr)."),
 ) -> None:
     """Search a grammar's architectures on a task; run it again to resume."""
+    # torch and optuna: only the search itself needs them (issue 16)
     from nas.search import run_search
-    from nas.search.progress import SearchProgress
 
     _quiet_libraries()
     mode = "plain" if as_json or not sys.stdout.isatty() else "rich"
@@ -57,8 +60,6 @@ def search(
 
 def _limits(config) -> str:
     """``budget 16``, ``time limit 20m`` or both."""
-    from nas.durations import format_duration
-
     parts = [f"budget {config.budget}"] if config.budget is not None else []
     if config.time_limit_s is not None:
         parts.append(f"time limit {format_duration(config.time_limit_s)}")
@@ -66,6 +67,7 @@ def _limits(config) -> str:
 
 
 def _quiet_libraries() -> None:
+    # optuna: only commands that open a study pay for it
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,8 +92,8 @@ def _print_leaderboard(summary, config) -> None:
     from rich.table import Table
 
     try:
+        # pandas: only the leaderboard at the end of a search needs it
         from bench.leaderboard import load_leaderboard
-        from bench.storage import storage_url, with_driver
 
         storage = with_driver(storage_url(config.storage)) if config.storage else None
         board = load_leaderboard(study=summary.study, storage=storage,
@@ -104,7 +106,7 @@ def _print_leaderboard(summary, config) -> None:
     table = Table(title=f"top {len(rows)} by validation {metric}")
     for col in ("#", "arch id", "val", "test", "params", "ms", "origin", "architecture"):
         table.add_column(col, no_wrap=True)
-    room = max(12, console.width - 82)  # what the other columns leave for the string
+    room = max(8, console.width - 80)  # what the other columns leave for the string
     for r in rows:
         table.add_row(str(r.get("rank", "")), str(r.get("arch_id")), _num(r.get("val_score")),
                       _num(r.get("test_score")), _num(r.get("params"), "{:,.0f}"),
@@ -122,7 +124,12 @@ def _print_leaderboard(summary, config) -> None:
 
 
 def _origin(value) -> str:
-    return value if isinstance(value, str) else "-"
+    """Where it came from, short enough for an 80-column table: ``leaf`` for
+    ``mutation:leaf``, ``ref:cnn`` for ``reference:cnn``."""
+    if not isinstance(value, str):
+        return "-"
+    text = value.removeprefix("mutation:").replace("reference:", "ref:")
+    return _short(text, 14)
 
 
 def _num(value, fmt: str = "{:.4f}") -> str:
@@ -148,6 +155,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Progress of a study's workers: counts, per-worker counts, best so far, stale trials."""
+    # optuna: only commands that open a study pay for it
     from nas.search import SearchStudy, study_status
 
     spec, name = _locate(study, storage, run)
@@ -176,6 +184,7 @@ def _locate(study: str | None, storage: str | None, run: Path | None) -> tuple[s
 
 def _default_run(study: str | None) -> Path:
     """The run of ``study`` under ``runs/`` (never another study's: issue 14)."""
+    # bench.leaderboard (pandas) holds the run finder; not at `nas` start-up
     from bench.leaderboard.runs import find_study_run
 
     try:
@@ -197,8 +206,6 @@ def _run_meta(run: Path) -> dict:
 
 
 def _only_study(spec: str) -> str:
-    from bench.storage import open_storage, redact
-
     names = [s.study_name for s in open_storage(spec, create=False).get_all_studies()]
     if len(names) != 1:
         raise StorageError(f"storage {redact(spec)} holds {len(names)} studies "

@@ -15,6 +15,7 @@ from nas.paths import read_text
 
 
 def _space(grammar: str, max_nodes: int | None = None, max_params: int | None = None):
+    # lark and the op tables: only where a space is used
     from nas.derive import Limits
     from nas.space import load_space
 
@@ -148,10 +149,12 @@ def grammars(
 ) -> None:
     """List the built-in grammars (families, hash, reference architectures)."""
     if ops:
+        # the op tables: only where they are listed
         from nas.ops import all_ops
 
         rows = [{"op": s.name, "kind": s.kind, "doc": s.doc} for s in all_ops().values()]
     else:
+        # lark: only where grammars are read
         from nas.grammar import load_grammar
         from nas.space import list_grammars
 

@@ -16,6 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import optuna
+
+from bench.leaderboard import FORMATS, load_leaderboard, render
+from nas.perf.synthetic_studies import store_index, synthetic_trials, write_study
+
 TARGET_S = 10.0
 
 
@@ -29,8 +34,6 @@ def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 
 def _journal(tmp: Path, n: int) -> tuple[Path, object]:
-    from bench.leaderboard.synthetic import store_index, synthetic_trials, write_study
-
     path = tmp / "study.journal"
     study = write_study(path, synthetic_trials(n, fail_every=25, task="bench"), "bench")
     return path, store_index(study.trials)
@@ -38,10 +41,6 @@ def _journal(tmp: Path, n: int) -> tuple[Path, object]:
 
 def load_figure(path: Path, index, n: int, repeats: int) -> dict:
     """Median time to load the study (plus the store index) into a ranked board."""
-    import optuna
-
-    from bench.leaderboard import load_leaderboard
-
     def optuna_read() -> None:
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(path)))
@@ -57,8 +56,6 @@ def load_figure(path: Path, index, n: int, repeats: int) -> dict:
 
 def render_figures(path: Path, index, n: int, repeats: int) -> list[dict]:
     """Median render time of each format for the whole board."""
-    from bench.leaderboard import FORMATS, load_leaderboard, render
-
     board = load_leaderboard(storage=path, store=index)
     base = _median_seconds(lambda: board.rows.to_csv(index=False), repeats)
     rows = []

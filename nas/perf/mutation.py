@@ -24,7 +24,17 @@ from __future__ import annotations
 import random
 import statistics
 
+import optuna
+import torch
+
+from bench.tasks import get_task
+from bench.training import Budget
+from bench.tuning import tune_architecture
+from nas.builder import build_model
+from nas.errors import NasError
+from nas.mutation import small_mutation
 from nas.perf import load_note
+from nas.space import load_space
 
 EPOCHS = 4
 WITHIN = 0.02
@@ -39,11 +49,6 @@ def good_parents(space, task) -> dict[str, object]:
 
 def score(arch, space, task, seed: int = 0) -> float:
     """Validation score of ``arch`` trained as a search evaluates it (NaN if it fails)."""
-    from bench.training import Budget
-    from bench.tuning import tune_architecture
-    from nas.builder import build_model
-    from nas.errors import NasError
-
     try:
         tuned = tune_architecture(lambda: build_model(arch, space, task.input_shape, task.head),
                                   task, n_trials=1, seed=seed,
@@ -56,8 +61,6 @@ def score(arch, space, task, seed: int = 0) -> float:
 def children(method: str, space, task, parents: dict, n: int) -> list[tuple[object, list]]:
     """(child, names of its parents) made by ``method``: ``n`` per parent (crossover and
     random: ``n`` per parent too, over all pairs / none)."""
-    from nas.mutation import small_mutation
-
     names, shape, head = sorted(parents), task.input_shape, task.head
     made = []
     for i, name in enumerate(names):
@@ -79,9 +82,6 @@ def children(method: str, space, task, parents: dict, n: int) -> list[tuple[obje
 
 def locality(quick: bool) -> list[dict]:
     """Rows: per method, share of children within 2 points of their parent."""
-    from bench.tasks import get_task
-    from nas.space import load_space
-
     space, task = load_space("einspace"), get_task("digits", seed=0)
     parents = good_parents(space, task)
     n = 4 if quick else 10
@@ -121,9 +121,6 @@ def _rows(method: str, deltas: list[float], scores: list[float], parents: dict,
 
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf mutation`` (``quick``: 4 children per parent and method)."""
-    import optuna
-    import torch
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -4,7 +4,7 @@
   regressor), fast encoder (target >= 1000/s) and MiniLM (target >= 20/s, embedding
   cache cleared before each repeat); the baseline is ``onnx.load`` alone on the same
   files, the floor of any file-based predictor. Files: the synthetic MLP/CNN family of
-  :mod:`predictors.synthetic` exported by torch (20 to 40 ops each).
+  :mod:`nas.perf.synthetic_networks` exported by torch (20 to 40 ops each).
 * when a store is given by ``NAS_PREDICTOR_STORE`` (or ``runs/predictor-store``
   exists): median Kendall tau / Spearman per method on the in-space and by-grammar
   splits of :mod:`predictors.evaluate`, each with the best of params / MACs / zero-cost
@@ -24,12 +24,25 @@ method, params, MACs and each zero-cost proxy, per group) to
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import onnx
+import optuna
+import torch
+
+from bench.predictor_training import load_records, platform_builder
+from nas.perf.predictor_search import proposal_seconds, search_efficiency
+from nas.perf.synthetic_networks import make_family
+from predictors import OnnxNetPredictor
+from predictors import evaluate as ev
+from predictors.encoders import clear_embedding_cache
+from predictors.shipped import default_predictor_path
 
 DEFAULT_STORE = Path("runs/predictor-store")
 PARTS = ("throughput", "ranking", "search")
@@ -40,8 +53,6 @@ PROXY_CACHE = Path("runs/perf/predictor-proxies.csv")
 
 def run(quick: bool) -> list[dict]:
     """Rows of the predictor figures (medians of repeats)."""
-    import torch
-
     torch.set_num_threads(1)
     parts = os.environ.get("NAS_PERF_PREDICTOR_PARTS") or ",".join(PARTS)
     parts = {p.strip() for p in parts.split(",") if p.strip()}
@@ -58,10 +69,6 @@ def run(quick: bool) -> list[dict]:
 
 
 def _search_rows(quick: bool) -> list[dict]:
-    import optuna
-
-    from nas.perf.predictor_search import proposal_seconds, search_efficiency
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return search_efficiency(quick) + proposal_seconds(quick)
 
@@ -84,9 +91,6 @@ def _median_rate(fn, n: int, repeats: int, before=None) -> tuple[float, float]:
 
 def _shipped_rate(files: list[str], floor: float, repeats: int) -> dict:
     """Predictions/s of the shipped default predictor (hashing + blend), as `nas predict`."""
-    from predictors import OnnxNetPredictor
-    from predictors.shipped import default_predictor_path
-
     row = {"figure": "predictions/s from ONNX files, the shipped predictor (hashing + blend)",
            "unit": "models/s", "baseline": floor, "baseline_is": "onnx.load alone",
            "target": ">= 1000", "n": len(files)}
@@ -100,15 +104,6 @@ def _shipped_rate(files: list[str], floor: float, repeats: int) -> dict:
 
 
 def _throughput(quick: bool) -> list[dict]:
-    import importlib.util
-
-    import onnx
-    import torch
-
-    from predictors import OnnxNetPredictor
-    from predictors.encoders import clear_embedding_cache
-    from predictors.synthetic import make_family
-
     n, repeats = (40, 3) if quick else (200, 7)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,9 +134,6 @@ def _throughput(quick: bool) -> list[dict]:
 
 
 def _ranking(store: Path, quick: bool) -> list[dict]:
-    from bench.predictor_training import load_records, platform_builder
-    from predictors import evaluate as ev
-
     df = ev.scored(load_records(store))
     views = ev.load_views(df, store)
     proxies, note = None, "quick: zero-cost proxies skipped" if quick else ""

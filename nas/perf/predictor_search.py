@@ -25,10 +25,19 @@ run because they depend only on the study and the seed.
 from __future__ import annotations
 
 import math
+import random
 import shutil
 import statistics
 import time
 from pathlib import Path
+
+from bench.tasks import get_task
+from nas.search import SearchConfig, run_search
+from nas.search.history import History, TrialRecord
+from nas.search.predictor_strategy import PredictorStrategy
+from nas.search.study import SearchStudy
+from nas.space import load_space
+from predictors.shipped import default_predictor_path
 
 OUT = Path("runs") / "perf" / "predictor-search"
 SETTING = {"grammar": "ffn", "task": "digits", "epochs": 1, "tune_trials": 1,
@@ -69,8 +78,6 @@ def search_efficiency(quick: bool) -> list[dict]:
 
 def proposal_seconds(quick: bool) -> list[dict]:
     """Rows of the seconds-per-proposal figures (medians over consecutive proposals)."""
-    from nas.search.study import SearchStudy
-
     steps = 3 if quick else 8
     rows = []
     study = OUT / "predictor-s0"
@@ -87,9 +94,6 @@ def proposal_seconds(quick: bool) -> list[dict]:
 
 def _run(out: Path, strategy: str, budget: int, seed: int, fresh: bool = True):
     """Run (or, with ``fresh=False``, extend) one search; returns its history."""
-    from nas.search import SearchConfig, run_search
-    from nas.search.study import SearchStudy
-
     if fresh:
         shutil.rmtree(out, ignore_errors=True)
     config = SearchConfig(out=str(out), study=out.name, strategy=strategy, budget=budget,
@@ -132,8 +136,6 @@ def _first_reaching(curve: list[float], target: float, maximize: bool,
 
 
 def _warm_start() -> str:
-    from predictors.shipped import default_predictor_path
-
     return "the shipped default predictor" if default_predictor_path().is_file() else \
         "random (no default predictor shipped)"
 
@@ -143,13 +145,6 @@ def _warm_start() -> str:
 
 def _proposal_row(grammar: str, task_name: str, records, steps: int) -> dict:
     """Median seconds of ``steps`` consecutive proposals after a first, cold one."""
-    import random
-
-    from bench.tasks import get_task
-    from nas.search.history import History
-    from nas.search.predictor_strategy import PredictorStrategy
-    from nas.space import load_space
-
     space, task = load_space(grammar), get_task(task_name, seed=0)
     if records is None:
         records = _sampled_records(space, task, 12 + steps)
@@ -173,8 +168,6 @@ def _proposal_row(grammar: str, task_name: str, records, steps: int) -> dict:
 
 def _sampled_records(space, task, n: int):
     """``n`` completed records of distinct sampled architectures scored by log(params)."""
-    from nas.search.history import TrialRecord
-
     found, seed = {}, 0
     while len(found) < n:
         arch = space.sample(task.input_shape, seed=seed, head=task.head)

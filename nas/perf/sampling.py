@@ -12,6 +12,11 @@ import subprocess
 import sys
 import time
 
+import torch
+
+from nas.builder import build_model
+from nas.space import load_space
+
 SHAPES = ((1, 8, 8), (3, 32, 32))
 
 
@@ -24,10 +29,6 @@ def _rate(space, shape, n: int, seed: int) -> float:
 
 def _probe_rate(space, shape, n: int, seed: int) -> float:
     """einspace-style validation: allocate the real layers and run them once."""
-    import torch
-
-    from nas.builder import build_model
-
     torch.set_num_threads(1)
     started = time.perf_counter()
     for i in range(n):
@@ -64,8 +65,6 @@ def _sample_many(shape, n: int) -> dict:
 
 
 def run(quick: bool) -> list[dict]:
-    from nas.space import load_space
-
     space = load_space("einspace")
     repeats, n, probe_n = (3, 100, 20) if quick else (5, 500, 100)
     rows = []

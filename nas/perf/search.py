@@ -23,7 +23,13 @@ import shutil
 import statistics
 from pathlib import Path
 
+import optuna
+import torch
+
 from nas.perf import scaling_rows
+from nas.perf.search_time import best_over_time, screening_cost
+from nas.search import SearchConfig, run_search
+from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"
 THROUGHPUT_TARGET = 1.8
@@ -31,9 +37,6 @@ THROUGHPUT_TARGET = 1.8
 
 def _search(out: Path, **options):
     """Run one fresh search in ``out`` and return its history."""
-    from nas.search import SearchConfig, run_search
-    from nas.search.study import SearchStudy
-
     shutil.rmtree(out, ignore_errors=True)
     # the strategies alone: references would make both arms start from the same results
     config = SearchConfig(out=str(out), study=out.name, seed_references=False, **options)
@@ -95,6 +98,7 @@ def _write_curves(curves: dict[str, list[list[float]]], seeds: list[int]) -> Non
 
 
 def _plot(curves: dict[str, list[list[float]]]) -> None:
+    # matplotlib: only the plot needs it, with the file backend chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,14 +168,9 @@ def throughput(budget: int, epochs: int, repeats: int) -> list[dict]:
 
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf search`` (``quick``: one seed, small budgets, a few minutes)."""
-    import optuna
-    import torch
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     threads = torch.get_num_threads()
     try:
-        from nas.perf.search_time import best_over_time, screening_cost
-
         if quick:
             rows = strategy_comparison(budget=12, seeds=[0], epochs=2, tune_trials=1)
             rows += throughput(budget=16, epochs=10, repeats=1)

@@ -23,6 +23,8 @@ import statistics
 from pathlib import Path
 
 from nas.perf import load_note
+from nas.search import SearchConfig, run_search
+from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"
 SETTING = {"grammar": "einspace", "task": "digits", "seed_references": False,
@@ -39,9 +41,6 @@ CHANCE = 0.2
 
 
 def _search(out: Path, **options):
-    from nas.search import SearchConfig, run_search
-    from nas.search.study import SearchStudy
-
     shutil.rmtree(out, ignore_errors=True)
     run_search(SearchConfig(out=str(out), study=out.name, **SETTING, **options))
     return SearchStudy.open(str(out / "study.journal"), out.name, create=False).history()
@@ -70,20 +69,21 @@ def at(points: list[tuple[float, float, float]], t: float) -> tuple[float, float
 
 
 def best_over_time(limit_s: float, seeds: list[int], epochs: int = 5,
-                   tune_trials: int = 2) -> list[dict]:
-    """Figure (c): rows of best-so-far val/test at fractions of ``limit_s``."""
+                   tune_trials: int = 2, population: int | None = None) -> list[dict]:
+    """Figure (c): rows of best-so-far val/test at fractions of ``limit_s``
+    (``population``: evolution's, else the default of a time-limited search)."""
     curves: dict[str, list] = {name: [] for name in CONTENDERS}
     for seed in seeds:
         for name, options in CONTENDERS.items():
             slug = name.split(" ")[0] + ("-new" if "small" in name else "")
             history = _search(OUT / "search-time" / f"{slug}-s{seed}", seed=seed,
                               time_limit_s=limit_s, budget=None, epochs=epochs,
-                              tune_trials=tune_trials, **options)
+                              tune_trials=tune_trials, population=population, **options)
             curves[name].append(curve(history))
     _write(curves, seeds, limit_s)
     what = load_note(f"einspace on digits, no references, --time-limit {limit_s:g} s, "
-                     f"{tune_trials} tuning trials x {epochs} epochs, medians of seeds "
-                     f"{seeds}")
+                     f"{tune_trials} tuning trials x {epochs} epochs, population "
+                     f"{population or 'default'}, medians of seeds {seeds}")
     rows = []
     for frac in (0.25, 0.5, 1.0):
         t = frac * limit_s
@@ -117,6 +117,7 @@ def _write(curves: dict, seeds: list[int], limit_s: float) -> None:
 
 
 def _plot(curves: dict, limit_s: float) -> None:
+    # matplotlib: only the plot needs it, with the file backend chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")

@@ -28,8 +28,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import optuna
+
 from nas.perf import load_note
+from nas.perf.pgserver import PgServerUnavailable, postgres_url
 from nas.perf.search import steady_rate
+from nas.search.testing import run_protocol_race
+from nas.space import load_space
 
 WORKERS = (1, 2, 4)
 STORAGES = ("journal", "sqlite", "postgresql")
@@ -37,8 +42,6 @@ STORAGES = ("journal", "sqlite", "postgresql")
 
 def _architectures(n: int) -> list[str]:
     """``n`` distinct ffn architectures for 13 features, as text."""
-    from nas.space import load_space
-
     space = load_space("ffn")
     found: dict[str, str] = {}
     for seed in range(50 * n):
@@ -59,8 +62,6 @@ def _spec(kind: str, folder: Path, pg_url: str | None, tag: str) -> str:
 
 def _race(spec: str, texts: list[str], budget: int, workers: int) -> float:
     """Trials/s of one race of ``workers`` processes on a fresh study in ``spec``."""
-    from nas.search.testing import run_protocol_race
-
     study = f"perf-{uuid.uuid4().hex[:10]}"
     history, _ = run_protocol_race(spec, study, "ffn", texts, budget=budget,
                                    workers=workers, spread=True)
@@ -109,10 +110,6 @@ def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf storage`` (``quick``: 12 trials per study, one repeat, one to
     two minutes; full: 40 trials, 3 repeats, about five). ``baseline`` is the journal
     file's figure, ``scaling`` the trials/s over that storage's 1-worker trials/s."""
-    import optuna
-
-    from nas.perf.pgserver import PgServerUnavailable, postgres_url
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, repeats = (12, 1) if quick else (40, 3)
     server, pg_url, pg_note = None, None, ""

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.tasks import get_task
+from bench.training import Budget, HParams, train_model
 from nas.perf import scaling_rows
 
 EPOCH_TARGET = 1.10
@@ -84,8 +86,6 @@ def epoch_overhead(name: str, task, epochs: int, repeats: int) -> dict:
     cores) it is not inflated by time spent waiting for a core. Wall medians are in
     ``detail``.
     """
-    from bench.training import Budget, HParams, train_model
-
     hp = HParams(lr=1e-3, weight_decay=1e-4, batch_size=64)
     build = MODELS[name]
 
@@ -120,8 +120,6 @@ def _worker(core: int | None, commands, results) -> None:
     torch.set_num_threads(1)
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
-    from bench.tasks import get_task
-    from bench.training import Budget, HParams, train_model
 
     task = get_task("digits")
     train_model(mlp(), task, HParams(), Budget(max_epochs=1))  # warm-up
@@ -176,8 +174,6 @@ def worker_throughput(n_models: int, epochs: int, repeats: int) -> list[dict]:
 
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf training`` (``quick``: fewer repeats and epochs, < 1 minute)."""
-    from bench.tasks import get_task
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

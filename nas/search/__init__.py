@@ -8,6 +8,7 @@ Modules, one idea each:
 * :mod:`~nas.search.config`: :class:`SearchConfig`, the typed options of a search.
 * :mod:`~nas.search.strategies`: ``random`` and ``evolution`` (regularized evolution);
   :mod:`~nas.search.predictor_strategy`: ``predictor`` (predictor-guided search).
+  :mod:`~nas.search.strategy_registry`: the strategies by name (``--strategy``).
 * :mod:`~nas.search.claims`: the budget and one-evaluation-per-architecture protocol.
 * :mod:`~nas.search.lease`: leases on running trials, stale-trial detection.
 * :mod:`~nas.search.worker`: the worker loop; :mod:`~nas.search.evaluate`: one evaluation.

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 
 from nas.architecture import Architecture
-from nas.errors import SamplingError
+from nas.errors import ArchitectureError, SamplingError
 from nas.search.history import History
 from nas.search.strategies import Proposal, Strategy
 
@@ -122,8 +122,6 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
 
 def matching_references(space, input_shape, head) -> list[tuple[str, Architecture]]:
     """The grammar's references whose input shape is the task's and that fit its head."""
-    from nas.errors import ArchitectureError
-
     found = []
     for name, (arch, shape) in space.references().items():
         if tuple(shape) != tuple(input_shape):

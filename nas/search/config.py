@@ -44,8 +44,9 @@ DEFAULT_HEARTBEAT_S = 10.0
 DEFAULT_STALE_AFTER_S = 60.0
 #: evaluations of a search with a time limit and no budget: no cap
 UNCAPPED = 2**31 - 1
-#: what evolution's default sizes assume of a time-limited search without a budget
-TIME_LIMITED_BUDGET = 60
+#: what evolution's default sizes assume of a time-limited search without a budget (tens of
+#: evaluations: what 20 minutes on 2 cores give; population 10, tournament 2)
+TIME_LIMITED_BUDGET = 30
 
 
 def parse_task_options(pairs: list[str] | None) -> dict:

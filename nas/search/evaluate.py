@@ -12,9 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.training import Budget
+from bench.tuning import tune_architecture
 from nas import __version__
 from nas.architecture import Architecture
+from nas.builder import build_model
 from nas.errors import ArchitectureError, NasError, TrainingError, first_line
+from nas.export import export_onnx
 
 
 @dataclass
@@ -41,9 +45,6 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
     model to export).
     Returns an :class:`Outcome`; raises only on interruption (KeyboardInterrupt).
     """
-    from bench.training import Budget
-    from bench.tuning import tune_architecture
-
     cfg, task = ctx.config, ctx.task
     attrs = _base_attrs(ctx, arch)
     try:
@@ -56,8 +57,6 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
     models = []
 
     def build():
-        from nas.builder import build_model
-
         models.append(build_model(arch, ctx.space, task.input_shape, task.head))
         return models[-1]
 
@@ -111,7 +110,6 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
     nothing when there is no store or no model."""
     if ctx.store is None or outcome.model is None:
         return {}
-    from nas.export import export_onnx  # torch: only an export needs it (issue 16)
 
     attrs, model = outcome.attrs, outcome.model
     # params and macs are left to the store, which counts them from the exported graph

@@ -25,6 +25,7 @@ interrupted trial); the rung scores of re-queued trials do not compete.
 from __future__ import annotations
 
 from nas.search.history import History
+from nas.search.signals import critical
 
 #: user_attr of an outer trial: validation score at each rung it reached, by epoch
 RUNGS = "rungs"
@@ -73,8 +74,6 @@ class RungJudge:
         self.stopped_at: int | None = None
 
     def __call__(self, epoch: int, value: float) -> bool:
-        from nas.search.signals import critical
-
         if epoch not in self.rungs:
             return True
         self.scores[str(epoch)] = float(value)

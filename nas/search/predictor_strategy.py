@@ -214,6 +214,8 @@ class PredictorStrategy(Strategy):
         key = tuple((r.number, r.score) for r in records)
         if self._fitted is not None and self._fitted[0] == key:
             return self._fitted[1]
+        # predictors (scikit-learn, onnx): only when this strategy runs, since every CLI
+        # command imports the strategies through nas.search.config (issue 16)
         from predictors import OnnxNetPredictor
 
         sign = 1.0 if maximize else -1.0
@@ -235,12 +237,14 @@ class PredictorStrategy(Strategy):
         self._default = None
         if self.default_predictor is False:
             return None
-        from predictors.shipped import default_predictor_path  # predictors: only when used
+        # predictors (scikit-learn, onnx): only when this strategy runs, since every CLI
+        # command imports the strategies through nas.search.config (issue 16)
+        from predictors import OnnxNetPredictor
+        from predictors.shipped import default_predictor_path
 
         path = Path(self.default_predictor or default_predictor_path())
         if not path.is_file():
             return None
-        from predictors import OnnxNetPredictor
 
         try:
             self._default = OnnxNetPredictor.load(path)
@@ -275,6 +279,8 @@ class PredictorStrategy(Strategy):
 
     def _encode(self, arch: Architecture):
         """Build the untrained model, export it (no parity) and read its graph."""
+        # torch and predictors: only when this strategy runs, since every CLI command
+        # imports the strategies through nas.search.config (issue 16)
         import torch
 
         from nas.builder import build_model

@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue as queue_mod
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import optuna
+import torch
+
 from bench.storage import redact, storage_kind, with_driver, without_password
+from nas import __version__
 from nas.errors import NasError
 from nas.json_text import dumps
 from nas.paths import output_dir
@@ -101,8 +106,6 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
         Interrupted: SIGINT/SIGTERM (after every worker recorded its state); its
             ``summary`` attribute is the study's :class:`SearchSummary` at that moment.
     """
-    import torch
-
     output_dir(config.run_dir, "run directory (--out)")
     spec = default_storage(config)
     _check_device(config.device)
@@ -127,8 +130,6 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
 
 
 def _check_device(device: str) -> None:
-    import torch
-
     if device == "cuda" and not torch.cuda.is_available():
         raise NasError("--device cuda asked for but CUDA is not available here: use "
                        "--device cpu (or auto)")
@@ -136,8 +137,6 @@ def _check_device(device: str) -> None:
 
 def _record_run(ctx: SearchContext, spec: str, command: str | None) -> None:
     """Write run.json and the study's reproducibility attributes."""
-    from nas import __version__
-
     cfg = ctx.config
     options = cfg.to_dict()
     if options["storage"]:
@@ -260,8 +259,6 @@ def _watch(ctx, view, procs, results, poll_s: float) -> list:
 
 
 def _drain(queue, wait: float = 0.0) -> list:
-    import queue as queue_mod
-
     items = []
     deadline = time.monotonic() + wait
     while True:
@@ -295,9 +292,6 @@ def _reports(procs, messages: list, interrupted: str | None,
 def worker_process(config: dict, spec: str, log_dir: str, results) -> None:
     """Entry point of one worker process: its output goes to ``<log_dir>/worker-<pid>.log``."""
     _redirect_output(Path(log_dir) / f"worker-{os.getpid()}.log")
-    import optuna
-    import torch
-
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

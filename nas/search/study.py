@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 from bench.storage import open_storage, redact, with_retry
 from nas.errors import StorageError, StudyMismatchError
+from nas.options import flag_names
 from nas.search.batch import create_trial, read_rdb, write_trial
+from nas.search.config import SearchConfig
 from nas.search.history import FinishedIndex, History, TrialRecord, from_frozen
 from nas.search.signals import critical
 
@@ -211,9 +213,6 @@ def identity_changes(recorded: dict, identity: dict) -> list[str]:
 
 
 def _setting_changes(old: dict, new: dict) -> list[str]:
-    from nas.options import flag_names
-    from nas.search.config import SearchConfig
-
     flags = flag_names(SearchConfig)
     return [f"{flags.get(k, k)} {_show(old[k])} -> {_show(v)}"
             for k, v in new.items() if k in old and old[k] != v]

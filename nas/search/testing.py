@@ -26,7 +26,9 @@ from nas.search.config import SearchConfig
 from nas.search.evaluate import Outcome
 from nas.search.history import History
 from nas.search.strategies import Proposal, Strategy
+from nas.search.study import SearchStudy
 from nas.search.worker import SearchContext, WorkerReport, run_worker
+from nas.space import load_space
 
 
 class FixedStrategy(Strategy):
@@ -74,9 +76,6 @@ def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str],
                      stale_after_s: float = 5.0, spread: bool = False) -> SearchContext:
     """A :class:`SearchContext` whose evaluations are instant (see the module docstring);
     ``spread`` proposes with :class:`SpreadStrategy` instead of :class:`FixedStrategy`."""
-    from nas.search.study import SearchStudy
-    from nas.space import load_space
-
     space = load_space(grammar)
     archs = [space.parse(text) for text in arch_texts]
     config = SearchConfig(grammar=grammar, budget=budget, study=study, storage=spec,
@@ -105,8 +104,6 @@ def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str]
 
     ``spread``: each trial proposes a random free architecture (:class:`SpreadStrategy`)
     rather than all workers the same one (for timings)."""
-    from nas.search.study import SearchStudy
-
     SearchStudy.open(spec, study, direction="maximize")  # create it before the race
     mp = multiprocessing.get_context("spawn")
     results = mp.Queue()
@@ -132,8 +129,6 @@ def run_protocol_faults(spec: str, study: str, grammar: str, arch_texts: list[st
 
     Returns the study's history and the number of kills made.
     """
-    from nas.search.study import SearchStudy
-
     opened = SearchStudy.open(spec, study, direction="maximize")
     mp = multiprocessing.get_context("spawn")
     results = mp.Queue()

@@ -28,12 +28,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nas.search.claims import NothingToPropose, Proposer, claim, has_room, within_budget
+from optuna.exceptions import UpdateFinishedTrialError
+
+from bench.store import OnnxBenchStore
+from bench.tasks import data_identity, get_task
+from nas.search.claims import (
+    NothingToPropose,
+    Proposer,
+    claim,
+    has_room,
+    matching_references,
+    within_budget,
+)
 from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
+from nas.search.evaluate import evaluate as evaluate_arch
+from nas.search.evaluate import export
+from nas.search.fidelity import RungJudge, rung_epochs
 from nas.search.history import DISCARDED, REQUEUE, History
 from nas.search.lease import Lease, lease_attrs, reap_stale, worker_id
 from nas.search.signals import Interrupted, TimeUp, critical, graceful_stop, time_up_in
+from nas.search.strategy_registry import make_strategy
+from nas.search.study import SearchStudy
+from nas.space import load_space
 
 #: what a worker reports while it runs: (event, history, details)
 Listener = Callable[[str, History, dict], None]
@@ -69,12 +86,6 @@ class SearchContext:
         Raises the platform's one-line errors: GrammarError, TaskError, StorageError,
         StoreError.
         """
-        from bench.tasks import data_identity, get_task
-        from nas.search.claims import matching_references
-        from nas.search.strategy_registry import make_strategy
-        from nas.search.study import SearchStudy
-        from nas.space import load_space
-
         space = load_space(config.grammar)
         task = get_task(config.task, seed=config.seed, target=config.target,
                         **config.task_options)
@@ -89,8 +100,6 @@ class SearchContext:
                                  identity=identity, create=create)
         store = None
         if config.export:  # after every check, so that bad input leaves no directories
-            from bench.store import OnnxBenchStore
-
             store = OnnxBenchStore(config.store_dir, create=True)
         return cls(config, space, task, proposer, store, study, storage_spec, data=data)
 
@@ -208,9 +217,7 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
 
 
 def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify) -> None:
-    from nas.search.evaluate import evaluate, export
-
-    study, evaluate = ctx.study, ctx.evaluator or evaluate
+    study, evaluate = ctx.study, ctx.evaluator or evaluate_arch
     judge = _rung_judge(ctx, trial_id)
     extra = {"judge": judge} if judge is not None else {}
     outcome = evaluate(ctx, proposal.arch, trial_number=number, **extra)  # a signal stops it
@@ -236,8 +243,6 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
 
 def _rung_judge(ctx: SearchContext, trial_id: int):
     """The successive-halving judge of this trial (None without ``--min-epochs``)."""
-    from nas.search.fidelity import RungJudge, rung_epochs
-
     cfg = ctx.config
     if not cfg.min_epochs:
         return None
@@ -249,8 +254,6 @@ def _rung_judge(ctx: SearchContext, trial_id: int):
 def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> bool:
     """Export, write the attributes and finish the trial; False if someone failed it
     first (as stale)."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
     outcome.attrs.update(export(ctx, outcome, number))
     outcome.model = None
     claimed = ("arch", "arch_id")  # written by the claim already
@@ -264,8 +267,6 @@ def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> 
 
 
 def _discard(ctx: SearchContext, trial_id: int, reason: str) -> None:
-    from optuna.exceptions import UpdateFinishedTrialError
-
     try:
         ctx.study.update(trial_id, {"fail_reason": f"discarded: {reason}"}, {DISCARDED: True},
                          state="FAIL")
@@ -275,8 +276,6 @@ def _discard(ctx: SearchContext, trial_id: int, reason: str) -> None:
 
 def _requeue(ctx: SearchContext, trial_id: int, reason: str) -> None:
     """Fail a trial of this worker and re-queue its architecture."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
     try:
         record = ctx.study.record(trial_id)
         if not record.running:

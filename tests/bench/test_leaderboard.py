@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from leaderboard_stores import write_store
 
 from bench.leaderboard import (
     COLUMNS,
@@ -21,8 +21,8 @@ from bench.leaderboard import (
     pareto_mask,
     published_figures,
 )
-from bench.leaderboard.synthetic import store_index, synthetic_trials, write_study
 from nas.errors import LeaderboardError
+from nas.perf.synthetic_studies import store_index, synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -154,8 +154,8 @@ def test_pareto_mask_on_continuous_data_and_bad_input():
 def test_pareto_flags_in_the_frame(tmp_path):
     trials = synthetic_trials(80, seed=5, task="digits", fail_every=0)
     study = write_study(tmp_path / "s.journal", trials, "s")
-    index = store_index(study.trials)
-    frame = leaderboard_frame(storage=tmp_path / "s.journal", store=index)
+    store = write_store(tmp_path / "store", study.trials)
+    frame = leaderboard_frame(storage=tmp_path / "s.journal", store=store)
     scores = frame["val_score"].tolist()
     assert frame["pareto_params"].tolist() == direct_pareto(scores, frame["params"].astype(float))
     assert frame["pareto_latency"].tolist() == direct_pareto(scores, frame["latency_ms"].tolist())
@@ -168,24 +168,23 @@ def test_pareto_flags_in_the_frame(tmp_path):
 def test_store_columns_join_the_study_rows(tmp_path):
     trials = synthetic_trials(30, seed=2, task="digits", fail_every=0)
     study = write_study(tmp_path / "s.journal", trials, "s")
-    index = store_index(study.trials, study="s")
-    index.to_csv(tmp_path / "index.csv", index=False)
-    frame = leaderboard_frame(storage=tmp_path / "s.journal", store=tmp_path / "index.csv")
+    store = write_store(tmp_path / "store", study.trials, study="s")
+    frame = leaderboard_frame(storage=tmp_path / "s.journal", store=store)
+    index = store_index(study.trials, study="s")  # what the records were given
     expected = index.set_index("arch_id")["latency_ms"]
     assert np.allclose(frame["latency_ms"], expected.loc[frame["arch_id"]].to_numpy())
 
 
-def test_store_only_leaderboard_from_index_files(tmp_path):
+def test_store_only_leaderboard_from_a_store(tmp_path):
     trials = synthetic_trials(20, seed=4, task="digits", fail_every=0)
     study = write_study(tmp_path / "s.journal", trials, "s")
     index = store_index(study.trials)
-    other = store_index(write_study(tmp_path / "o.journal", synthetic_trials(
+    store = write_store(tmp_path / "store", study.trials)
+    write_store(store, write_study(tmp_path / "o.journal", synthetic_trials(
         5, seed=9, task="wine", fail_every=0), "o").trials)
-    both = pd.concat([index, other], ignore_index=True)
-    both.to_parquet(tmp_path / "index.parquet")
     with pytest.raises(LeaderboardError, match="mixes tasks .*--task"):
-        leaderboard_frame(store=tmp_path / "index.parquet")
-    frame = leaderboard_frame(store=tmp_path / "index.parquet", task="digits")
+        leaderboard_frame(store=store)
+    frame = leaderboard_frame(store=store, task="digits")
     assert len(frame) == 20 and set(frame["task"]) == {"digits"}
     expected = index.sort_values("val_score", ascending=False)["arch_id"]
     assert list(frame["arch_id"]) == list(expected)
@@ -194,31 +193,16 @@ def test_store_only_leaderboard_from_index_files(tmp_path):
 def test_store_only_direction_comes_from_the_index(tmp_path):
     study = write_study(tmp_path / "s.journal", synthetic_trials(
         12, task="fit", metric="score", fail_every=0), "s")
-    index = store_index(study.trials, higher_is_better=False)
-    frame = leaderboard_frame(store=index)
+    store = write_store(tmp_path / "store", study.trials, higher_is_better=False)
+    frame = leaderboard_frame(store=store)
     assert frame["val_score"].is_monotonic_increasing
 
 
 def test_run_directory_with_a_real_store(tmp_path):
-    store_pkg = pytest.importorskip("bench.store")
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
     run = make_run(tmp_path / "runs", "r", n=12, fail_every=5)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    store = store_pkg.OnnxBenchStore(run / "bench", create=True)
-    index = store_index(read_trials(run / "study.journal", "r"), study="r")
-    for row in index.to_dict("records"):
-        row.pop("onnx_path")
-        # params and macs are not given: the store counts them from the graph
-        store.add(model, {k: v for k, v in row.items()
-                          if k in store_pkg.COLUMNS and k not in ("params", "macs")},
-                  refresh_index=False)
-    store.refresh_index()
+    trials = read_trials(run / "study.journal", "r")
+    write_store(run / "bench", trials, study="r")
+    index = store_index(trials, study="r")  # what the records were given
     frame = leaderboard_frame(run=run)
     expected = index.set_index("arch_id")["latency_ms"]
     assert np.allclose(frame["latency_ms"], expected.loc[frame["arch_id"]].to_numpy())

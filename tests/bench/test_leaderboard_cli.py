@@ -8,19 +8,20 @@ import json
 import optuna
 import pandas as pd
 import pytest
+from leaderboard_stores import write_store
 
-from bench.leaderboard.synthetic import store_index, synthetic_trials, write_study
 from nas.cli import run_app
+from nas.perf.synthetic_studies import synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def make_run(root, name, n=20, seed=0, strategy="random"):
     run = root / "runs" / name
-    (run / "bench").mkdir(parents=True)
+    run.mkdir(parents=True)
     trials = synthetic_trials(n, seed=seed, task="digits", strategy=strategy, fail_every=6)
     study = write_study(run / "study.journal", trials, name)
-    store_index(study.trials, study=name).to_csv(run / "bench" / "index.csv", index=False)
+    write_store(run / "bench", study.trials, study=name)
     return run
 
 
@@ -62,7 +63,7 @@ def test_output_file_format_follows_its_suffix(workdir, capsys, suffix, check):
 def test_storage_and_store_options(workdir, capsys):
     run = make_run(workdir, "r")
     argv = ["leaderboard", "--storage", str(run / "study.journal"), "--store",
-            str(run / "bench" / "index.csv"), "--format", "csv", "--grammar", "kan"]
+            str(run / "bench"), "--format", "csv", "--grammar", "kan"]
     assert run_app(argv) == 0
     frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert set(frame["grammar"]) == {"kan"} and frame["latency_ms"].notna().all()

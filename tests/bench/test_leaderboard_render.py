@@ -14,10 +14,11 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from leaderboard_stores import write_store
 
 from bench.leaderboard import FORMATS, compare_runs, load_leaderboard, render
-from bench.leaderboard.synthetic import store_index, synthetic_trials, write_study
 from nas.errors import LeaderboardError
+from nas.perf.synthetic_studies import synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -83,20 +84,19 @@ def parse_html(text: str) -> ReportParser:
 
 
 def make_run(root, name, n=60, seed=0, strategy="random", task="mnist1d"):
-    """runs/<name>/ with study.journal and a store index (bench/index.csv)."""
+    """runs/<name>/ with study.journal and its ONNX-Bench store (bench/)."""
     run = root / name
-    (run / "bench").mkdir(parents=True)
+    run.mkdir(parents=True)
     trials = synthetic_trials(n, seed=seed, task=task, strategy=strategy, fail_every=9)
     study = write_study(run / "study.journal", trials, name, user_attrs={"budget": n})
-    store_index(study.trials, seed=seed, study=name).to_csv(run / "bench" / "index.csv",
-                                                            index=False)
+    write_store(run / "bench", study.trials, seed=seed, study=name)
     return run
 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     run = make_run(tmp_path_factory.mktemp("runs"), "mnist1d-pred", strategy="predictor")
-    return load_leaderboard(storage=run / "study.journal", store=run / "bench" / "index.csv",
+    return load_leaderboard(storage=run / "study.journal", store=run / "bench",
                             label="mnist1d-pred")
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 
-from bench.perf import get_suite
-from bench.perf.mutation import METHODS, children, good_parents
-from bench.perf.search_time import at, curve
-
 from bench.tasks import get_task
+from nas.perf import get_suite
+from nas.perf.mutation import METHODS, children, good_parents
+from nas.perf.search_time import at, curve
 from nas.search.history import History, TrialRecord
 from nas.space import load_space
 

@@ -6,7 +6,7 @@ import pytest
 from hostile_cli import assert_clean_error, run_cli
 
 from nas.errors import ArchitectureError, GrammarError
-from nas.grammar import MAX_NESTING, check_nesting, load_grammar
+from nas.grammar import MAX_LENGTH, MAX_NESTING, check_nesting, load_grammar
 from nas.space import load_space
 
 
@@ -38,6 +38,14 @@ def test_the_deepest_allowed_string_parses_types_and_exports(tmp_path):
     outcome = run_cli("export", text, "-o", out)
     assert outcome.code == 0, outcome.err
     assert out.stat().st_size > 0
+
+
+def test_overlong_strings_are_refused_before_parsing():
+    started = time.perf_counter()
+    text = "sequential(" + "relu, " * (MAX_LENGTH // 6) + "relu)"
+    with pytest.raises(ArchitectureError, match="characters long, over the limit of 65,536"):
+        load_space("einspace").parse(text)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_nesting_prescan_counts_every_bracket_kind():

@@ -47,7 +47,7 @@ def csv_tables(draw) -> tuple[bytes, str]:
     return draw(mutated(buf.getvalue().encode("utf-8"), max_edits=edits)), target
 
 
-@fuzz_settings(80)
+@fuzz_settings(120)
 @given(table=csv_tables(), task_type=st.sampled_from(["auto", "classification",
                                                       "regression"]))
 def test_fuzz_csv_data(tmp_path_factory, table, task_type):
@@ -106,7 +106,7 @@ def _array(shape, dtype, values, seed):
         return base.astype(dtype)
 
 
-@fuzz_settings(150)
+@fuzz_settings(250)
 @given(data=npz_archives(), task_type=st.sampled_from(["auto", "classification",
                                                        "regression"]))
 def test_fuzz_npz_data(tmp_path_factory, data, task_type):

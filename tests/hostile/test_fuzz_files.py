@@ -82,7 +82,7 @@ onnx_bytes = st.one_of(mutated(BASE, max_edits=3), nonsense_models(),
                        st.binary(max_size=64))
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(data=onnx_bytes)
 @example(data=CORRUPT_METADATA)
 def test_fuzz_onnx_files(tmp_path_factory, data):
@@ -158,8 +158,9 @@ def seeded_store(tmp_path_factory):
     return root, record, (root / "bench" / record["onnx_path"]).read_bytes()
 
 
-@fuzz_settings(150)
+@fuzz_settings(200)
 @given(data=score_csvs(), lower=st.booleans())
+@example(data=b'"pat\nh",score\n', lower=False)  # a line break in a column name
 def test_fuzz_bench_import_keeps_what_is_stored(seeded_store, data, lower):
     root, before, file_before = seeded_store
     (root / "scores.csv").write_bytes(data)

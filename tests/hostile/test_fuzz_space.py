@@ -46,7 +46,7 @@ architecture_text = st.one_of(
 )
 
 
-@fuzz_settings(400)
+@fuzz_settings(700)
 @given(text=architecture_text, shape=st.sampled_from(SHAPES))
 def test_fuzz_architecture_strings(text, shape):
     try:
@@ -66,7 +66,7 @@ def test_fuzz_architecture_strings(text, shape):
     event("valid architecture")
 
 
-@fuzz_settings(60)
+@fuzz_settings(80)
 @given(text=architecture_text)
 def test_fuzz_validate_command(text):
     outcome = run_cli("validate", "--", text)
@@ -79,7 +79,7 @@ GRAMMARS = {name: (builtin_dir() / f"{name}.lark").read_bytes()
             for name in ("ffn", "kan", "versatileffn", "metamixer")}
 
 
-@fuzz_settings(80)
+@fuzz_settings(120)
 @given(source=st.sampled_from(sorted(GRAMMARS)).flatmap(
     lambda name: mutated(GRAMMARS[name], max_edits=3)), seed=st.integers(0, 3))
 def test_fuzz_grammar_files(tmp_path_factory, source, seed):
@@ -112,7 +112,7 @@ VALUES = ["0", "-1", "2", "abc", "1.5", "", "einspace", "kan", "nope", "1x8x8", 
           "runs", "val_score", "json", "é", "a" * 300]
 
 
-@fuzz_settings(120)
+@fuzz_settings(180)
 @given(command=st.sampled_from(COMMANDS),
        rest=st.lists(st.sampled_from(OPTIONS + VALUES), max_size=6))
 def test_fuzz_command_lines(tmp_path_factory, command, rest):

@@ -67,7 +67,7 @@ def _damage(root, damage) -> None:
             event(f"{how} {target}")
 
 
-@fuzz_settings(40)
+@fuzz_settings(50)
 @given(damage=DAMAGE, extra=st.sampled_from([b"", *NASTY[:4]]))
 def test_fuzz_damaged_stores_are_read_and_merged_cleanly(stores, damage, extra):
     base, victim, victim_bytes = stores

@@ -19,6 +19,7 @@ def files(tmp_path):
     np.save(tmp_path / "array.npy", np.zeros(3))
     (tmp_path / "array.npy").rename(tmp_path / "array.npz")
     (tmp_path / "plain").write_text("hi\n")
+    (tmp_path / "columns.csv").write_text("arch_id,task\nx,t\n")
     return tmp_path
 
 
@@ -43,6 +44,7 @@ def files(tmp_path):
     (("perf", "export", "-o", "{d}/outdir"), ["--out", "is a directory"]),
     (("search", "--out", "{d}/plain", "--budget", "1"), ["run directory (--out)",
                                                          "is a file, expected a directory"]),
+    (("leaderboard", "--store", "{d}/columns.csv"), ["lacks column(s) arch, grammar"]),
     (("leaderboard", "a" * 300), ["run directory has a name longer than 255 bytes"]),
     (("leaderboard", "--store", "a" * 300), ["File name too long (aaaa", "check the path"]),
     (("validate", "-g", "a" * 300 + ".lark", "x"), ["grammar file has a name longer"]),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.tasks import task_names
 from maintainer.predictor_store import PLAN, plan
+from nas.space import load_space
 
 
 def test_plan_has_a_budget_and_epochs_per_grammar_and_task():
@@ -15,9 +17,6 @@ def test_plan_has_a_budget_and_epochs_per_grammar_and_task():
 
 
 def test_plan_names_only_registered_grammars_and_tasks():
-    from bench.tasks import task_names
-    from nas.space import load_space
-
     for grammar, task, _, _ in PLAN:
         load_space(grammar)  # raises for an unknown grammar
         assert task in task_names()

@@ -74,7 +74,8 @@ def test_grammars_lists_every_builtin():
 
 @pytest.mark.slow
 def test_an_installed_wheel_finds_its_grammars(tmp_path):
-    """Build the wheel, install it (no deps) into a target dir, load a grammar from it."""
+    """Build the wheel, install it (no deps) into a target dir, load a grammar from it and
+    build a model."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
@@ -88,7 +89,11 @@ def test_an_installed_wheel_finds_its_grammars(tmp_path):
                     str(target), str(wheel)], check=True, capture_output=True, timeout=600)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import nas.grammar as g; "
             "assert g.builtin_dir().is_relative_to(sys.argv[1]), g.builtin_dir(); "
-            "print(g.list_builtin()); g.load_grammar('ffn')")
+            "print(g.list_builtin()); g.load_grammar('ffn'); "
+            # every subpackage ships: building a model needs nas.ops.modules
+            "from nas.space import load_space; from nas.builder import build_model; "
+            "from nas.heads import HeadSpec; s = load_space('ffn'); h = HeadSpec('regression', 1); "
+            "build_model(s.sample((13,), seed=0, head=h), s, (13,), h)")
     out = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -8,6 +8,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from nas.perf.synthetic_networks import make_family
+from predictors import load_graph
+
 torch.set_num_threads(1)
 
 
@@ -79,15 +82,11 @@ def real_edges(model: onnx.ModelProto) -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def family(tmp_path_factory):
     """80 exported MLPs/CNNs with known scores: (paths, scores)."""
-    from predictors.synthetic import make_family
-
     return make_family(tmp_path_factory.mktemp("family"), 80, seed=0)
 
 
 @pytest.fixture(scope="session")
 def family_views(family):
-    from predictors import load_graph
-
     paths, scores = family
     return [load_graph(p) for p in paths], scores
 

@@ -8,8 +8,8 @@ import pytest
 
 from bench.store import OnnxBenchStore
 from nas.cli import run_app
+from nas.perf.synthetic_networks import export, known_score, sample_specs
 from predictors import OnnxNetPredictor
-from predictors.synthetic import export, known_score, sample_specs
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import os
 import optuna
 import pytest
 
+from nas.perf.pgserver import URL_ENV, PgServer, PgServerUnavailable
 from nas.search.study import SearchStudy
 from nas.space import load_space
 
@@ -29,8 +30,6 @@ def postgres_url():
     Without either the test is skipped locally but **fails** when ``$CI`` is set: CI
     (.ci/run, which sources .ci/postgres) must run the PostgreSQL tests, never skip them.
     """
-    from nas.perf.pgserver import URL_ENV, PgServer, PgServerUnavailable
-
     url = os.environ.get(URL_ENV)
     if url:
         yield url

@@ -1,6 +1,6 @@
 """A synthetic family of exported networks whose score is a known function of the design.
 
-Used by the tests and the ``predictor`` benchmark, where no trained store is needed:
+Used by the ``predictor`` benchmark and the predictor tests, where no trained store is needed:
 MLPs and small CNNs (optionally residual) of varying depth, width and activation,
 exported to ONNX with torch's exporter; :func:`known_score` gives each a score that the
 predictor has to recover from the ONNX file alone.
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
+from torch import nn
 
 ACTS = ("relu", "tanh", "gelu")
 
@@ -56,9 +58,6 @@ def sample_specs(n: int, seed: int = 0, kinds: tuple[str, ...] = ("mlp", "cnn"))
 
 def build(spec: NetSpec):
     """The torch module of ``spec`` and an example input batch of one."""
-    import torch
-    from torch import nn
-
     act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[spec.act]
     if spec.kind == "mlp":
         layers, w = [], 16
@@ -84,8 +83,6 @@ def build(spec: NetSpec):
 
 def export(spec: NetSpec) -> onnx.ModelProto:
     """``spec`` exported to ONNX (opset 17, torch's TorchScript exporter), eval mode."""
-    import torch
-
     net, x = build(spec)
     buf = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated but fast

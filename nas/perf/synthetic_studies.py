@@ -1,4 +1,5 @@
-"""Synthetic search results with the documented schema, for tests, benchmarks and demos.
+"""Synthetic search results with the documented schema, for ``nas perf leaderboard`` and
+the leaderboard tests.
 
 The scores are made up (a noisy function of the parameter count); everything else -- the
 user_attrs, the journal storage, the store index columns -- is the real format.
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 
 _OPS = ("linear(64)", "linear(128)", "leaky_relu", "norm", "softmax", "identity",
@@ -27,8 +29,6 @@ def synthetic_trials(n: int, seed: int = 0, task: str = "mnist1d", metric: str =
     Every ``fail_every``-th trial (when > 0) fails with a ``fail_reason``. Scores are in
     (0, 1) for ``accuracy`` metrics; any other metric gets RMSE-like positive values.
     """
-    import optuna
-
     rng = np.random.default_rng(seed)
     clock = start or datetime(2025, 1, 1, 12, 0, 0)
     trials = []
@@ -78,8 +78,6 @@ def _attrs(rng, i: int, task: str, metric: str, grammars, strategy: str, seed: i
 def write_study(storage_path: str | Path, trials: list, study_name: str = "demo",
                 direction: str = "maximize", user_attrs: dict | None = None):
     """Write ``trials`` into a new study in an Optuna journal file; returns the study."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     backend = optuna.storages.journal.JournalFileBackend(str(storage_path))
     study = optuna.create_study(storage=optuna.storages.JournalStorage(backend),
@@ -93,8 +91,6 @@ def write_study(storage_path: str | Path, trials: list, study_name: str = "demo"
 def store_index(trials: list, seed: int = 0, study: str = "demo",
                 higher_is_better: bool = True) -> pd.DataFrame:
     """The store index rows (docs/SCHEMA.md columns) of the completed ``trials``."""
-    import optuna
-
     rng = np.random.default_rng(seed + 1)
     rows = []
     for t in trials:
