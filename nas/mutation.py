@@ -24,8 +24,12 @@ within the space's limits, with the task's head):
   1/size^2 (small subtrees far more often), never the root.
 
 :func:`small_mutation` draws a kind (weights :data:`KIND_WEIGHTS`), tries its edits in a
-random order until one type-checks, and moves on to another kind when none does. Every
-random choice comes from the given ``rng``: the same seed gives the same child.
+random order until one type-checks, and moves on to another kind when none does. A
+small step is small in cost too: a child may have at most :data:`MAX_MACS_GROWTH` times
+its parent's multiply-accumulates (plus :data:`MACS_SLACK`), because a swap of a linear
+layer for a family op of the same output shape can multiply them a hundredfold (seen in
+``nas perf search``: such children timed out). Every random choice comes from the given
+``rng``: the same seed gives the same child.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 
 from nas.architecture import Architecture, Node, Value
 from nas.derive import NodeInfo, TypedArchitecture
+from nas.errors import ArchitectureError
 from nas.ops.registry import Shape, get_op
 
 #: relative weight of each mutation kind (renormalised over the kinds asked for)
@@ -50,6 +55,9 @@ ACTIVATIONS = frozenset({"relu", "leakyrelu", "gelu", "silu", "selu", "tanh"})
 MAX_TRIES = 24
 #: largest child a ``remove`` drops from a sequential
 REMOVE_MAX_NODES = 3
+#: a child's MACs may be at most this times its parent's, plus MACS_SLACK
+MAX_MACS_GROWTH = 2.0
+MACS_SLACK = 50_000
 
 
 @dataclass(frozen=True)
@@ -75,22 +83,38 @@ def small_mutation(space, arch: Architecture, input_shape: Shape, rng: random.Ra
     """
     typed = space.check(arch, input_shape)
     pending = list(kinds or KINDS)
+    fits = _fits(space, input_shape, head, typed.macs * MAX_MACS_GROWTH + MACS_SLACK)
     while pending:
         kind = rng.choices(pending, [KIND_WEIGHTS[k] for k in pending])[0]
         pending.remove(kind)
-        child = _first_valid(space, arch, typed, input_shape, head, kind, rng)
+        child = _first_valid(arch, typed, kind, rng, fits, space)
         if child is not None:
             return Mutant(child, kind)
     return Mutant(space.mutate(arch, input_shape, rng, head), "subtree")
 
 
-def _first_valid(space, arch, typed, input_shape, head, kind, rng) -> Architecture | None:
+def _fits(space, input_shape: Shape, head, max_macs: float) -> Callable:
+    """``fits(root) -> Architecture | None``: the tree as an architecture when it
+    type-checks within the limits and has at most ``max_macs`` MACs."""
+
+    def fits(root: Node) -> Architecture | None:
+        arch = space.grammar.architecture(root)
+        try:
+            typed = space.check(arch, input_shape, head, enforce_limits=True)
+        except ArchitectureError:
+            return None
+        return arch if typed.macs <= max_macs else None
+
+    return fits
+
+
+def _first_valid(arch, typed, kind, rng, fits, space) -> Architecture | None:
     if kind == "subtree":
-        return _subtree(space, arch, typed, input_shape, head, rng)
+        return _subtree(space, arch, typed, rng, fits)
     edits = list(EDITS[kind](space, typed))
     rng.shuffle(edits)
     for path, new in edits[:MAX_TRIES]:
-        child = space._accept(arch.root.replace(path, new), input_shape, head)
+        child = fits(arch.root.replace(path, new))
         if child is not None and child != arch:
             return child
     return None
@@ -227,7 +251,7 @@ def _with_child(node: Node, i: int, child) -> Node:
 # --- subtree resampling ----------------------------------------------------------------
 
 
-def _subtree(space, arch, typed, input_shape, head, rng) -> Architecture | None:
+def _subtree(space, arch, typed, rng, fits) -> Architecture | None:
     """Resample one subtree, the site drawn with weight 1/size^2, never the root."""
     sites = [s for s in typed.records if s.path]
     if not sites:
@@ -238,7 +262,7 @@ def _subtree(space, arch, typed, input_shape, head, rng) -> Architecture | None:
         sub = space._resample_at(site, typed, rng)
         if sub is None or sub == site.node:
             continue
-        child = space._accept(arch.root.replace(site.path, sub), input_shape, head)
+        child = fits(arch.root.replace(site.path, sub))
         if child is not None:
             return child
     return None

@@ -120,3 +120,19 @@ def test_sampled_einspace_parents_mutate_validly():
         child = small_mutation(space, parent, shape, random.Random(seed), HEAD).arch
         assert child != parent and space.parse(str(child)) == child
         space.check(child, shape, HEAD, enforce_limits=True)
+
+
+def test_a_small_step_is_small_in_cost():
+    """No child has more than MAX_MACS_GROWTH x its parent's MACs (+ slack): a swap of a
+    linear layer for a family op of the same shape must not multiply them (issue 13)."""
+    from nas.mutation import MACS_SLACK, MAX_MACS_GROWTH
+
+    space, shape = load_space("einspace"), (1, 8, 8)
+    parents = [space.references()[n][0] for n in ("cnn", "resnet-block")]
+    parents += [space.sample(shape, seed=s, head=HEAD) for s in range(6)]
+    for i, parent in enumerate(parents):
+        bound = space.check(parent, shape).macs * MAX_MACS_GROWTH + MACS_SLACK
+        for kind in KINDS:
+            found = small_mutation(space, parent, shape, random.Random(i), HEAD, (kind,))
+            if found.kind == kind:  # the fallback (einspace's mutation) is not bounded
+                assert space.check(found.arch, shape).macs <= bound, (kind, str(found.arch))
