@@ -1,7 +1,8 @@
 """The trainability classifier's figures: ROC AUC on held-out grammars and fresh samples.
 
     python -m maintainer.reexport_store --task digits       # the graphs (minutes)
-    python -m maintainer.trainability [--fresh runs/fresh-einspace-mnist1d/bench]
+    python -m maintainer.trainability [--fresh runs/fresh-einspace-digits/bench]
+    python -m maintainer.trainability --save trainability.classifier --no-figures
 
 Labels: a record leaves chance when its validation accuracy exceeds twice the task's
 chance level (:data:`CHANCE`; 0.2 on the 10-class tasks). Figures, every method on the
@@ -17,7 +18,8 @@ same rows:
 
 Baselines: params alone and MACs alone, each oriented (more or fewer = trainable) on
 the training rows, as the classifier is. Prints one JSON object per figure and writes
-them to ``--out``.
+them to ``--out``. ``--save FILE`` writes a classifier trained on every labelled index
+record, for ``nas search --strategy predictor --trainability FILE``.
 """
 
 from __future__ import annotations
@@ -88,11 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--graphs", type=Path, default=Path("runs/reexport"))
     parser.add_argument("--fresh", type=Path, help="a store trained apart from the index")
     parser.add_argument("--fresh-only", action="store_true", help="skip the by-grammar figures")
+    parser.add_argument("--save", type=Path, help="write a classifier trained on every record")
+    parser.add_argument("--no-figures", action="store_true", help="only --save")
     parser.add_argument("--out", type=Path, default=Path("runs/trainability.json"))
     args = parser.parse_args(argv)
     df = pd.read_csv(args.index)
     df = df[df["task"].isin(CHANCE)].reset_index(drop=True)
     views = {i: load_graph(reexport_path(args.graphs, row)) for i, row in df.iterrows()}
+    if args.save:
+        model = TrainabilityClassifier().fit([views[i] for i in df.index], leaves_chance(df))
+        meta = {"n_records": len(df), "label": "val_score > 2 x chance", "tasks": list(CHANCE)}
+        print(f"wrote {model.save(args.save, metadata=meta)}", flush=True)
+    if args.no_figures:
+        return
     results = [] if args.fresh_only else by_grammar(df, views)
     if args.fresh:
         results += fresh_figures(df, args.fresh, views)
