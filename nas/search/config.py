@@ -27,7 +27,11 @@ from nas.errors import OptionError
 from nas.options import option, score_fields
 from nas.records import from_known_keys
 from nas.search.clock import parse_duration
-from nas.search.predictor_strategy import DEFAULT_CANDIDATES, DEFAULT_PREDICTOR_WARMUP
+from nas.search.predictor_strategy import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_MIN_TRAINABILITY,
+    DEFAULT_PREDICTOR_WARMUP,
+)
 from nas.search.strategy_registry import STRATEGIES
 
 MUTATIONS = ("small", "subtree")
@@ -148,7 +152,7 @@ class SearchConfig:
         help="A trainability classifier file (predictors.trainability): --strategy predictor "
              "ranks only candidates whose P(leaves chance) is at least --min-trainability "
              "(all of them when none is).")
-    min_trainability: float = option(0.5, "--min-trainability",
+    min_trainability: float = option(DEFAULT_MIN_TRAINABILITY, "--min-trainability",
                                      help="Threshold of the --trainability filter.")
     device: str = option("cpu", "--device", help="cpu, cuda or auto.")
     heartbeat_s: float = option(DEFAULT_HEARTBEAT_S, "--heartbeat",
