@@ -205,7 +205,16 @@ class SearchConfig:
                                         "two results)"),
             (self.heartbeat_s <= 0 or self.stale_after_s < 2 * self.heartbeat_s,
              "the lease needs {heartbeat_s} > 0 and {stale_after_s} >= 2 x {heartbeat_s}"),
+            *self._empty_names(),
         ) if bad]
+
+    def _empty_names(self) -> list[tuple[bool, str]]:
+        """An empty name would silently fall back to the default (and start a search the
+        user did not ask for), so ``--study ""`` and the like are an error."""
+        names = ("grammar", "task", "study", "storage", "out", "target")
+        return [(value is not None and not str(value).strip(),
+                 "{" + name + "} is empty: give a value or leave the option out")
+                for name in names for value in (getattr(self, name),)]
 
     def score_settings(self) -> dict:
         """The options declared ``defines_scores`` (training budget, data split, task

@@ -79,10 +79,19 @@ def test_a_python_caller_sees_field_names():
     (["--task-option", "n_train"], "error: --task-option 'n_train' is not KEY=VALUE"),
     (["--strategy", "{x}"], "error: --strategy '{x}' is not one of random, evolution, "
                             "predictor"),
+    (["--study", ""], "error: --study is empty: give a value or leave the option out"),
+    (["--storage", " "], "error: --storage is empty: give a value or leave the option out"),
 ])
 def test_a_cli_user_sees_flags(workdir, capsys, args, message):
     assert run_app(["search", *args]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_an_empty_name_is_refused_not_replaced_by_the_default(workdir):
+    with pytest.raises(OptionError) as caught:
+        SearchConfig(study="", grammar=" ", task="digits")
+    assert caught.value.fields == ("grammar", "study")
+    assert not list(Path(workdir).iterdir())  # no run directory was made
 
 
 def test_zero_trial_seconds_means_no_limit_and_negative_is_refused():
