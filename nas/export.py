@@ -311,7 +311,7 @@ def _check(proto: onnx.ModelProto, exporter: str) -> None:
 
 def _parity(proto, model, shape, batch_sizes, rtol, atol, seed, exporter) -> tuple[float, float]:
     """Largest abs/rel difference between onnxruntime and torch; ExportError beyond tolerance."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # ~0.3 s to import: only a parity check needs it
 
     try:
         session = ort.InferenceSession(
@@ -438,7 +438,7 @@ def _opset_of(proto: onnx.ModelProto) -> int:
 
 
 def _session_options():
-    import onnxruntime as ort
+    import onnxruntime as ort  # ~0.3 s to import: only a parity check needs it
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1

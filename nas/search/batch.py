@@ -27,6 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages.journal._storage import JournalOperation
+from optuna.trial import FrozenTrial, TrialState
+
 
 def write_trial(storage, trial_id: int, user: dict[str, Any] | None = None,
                 system: dict[str, Any] | None = None, state=None,
@@ -38,8 +43,6 @@ def write_trial(storage, trial_id: int, user: dict[str, Any] | None = None,
         optuna.exceptions.UpdateFinishedTrialError: the trial is already finished
             (nothing was written).
     """
-    import optuna
-
     user, system = dict(user or {}), dict(system or {})
     if isinstance(storage, optuna.storages.JournalStorage):
         _write_journal(storage, trial_id, user, system, state, value)
@@ -63,9 +66,6 @@ def _now() -> str:
 
 
 def _write_journal(storage, trial_id, user, system, state, value) -> None:
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages.journal._storage import JournalOperation
-
     logs: list[dict] = [{"op_code": JournalOperation.SET_TRIAL_USER_ATTR,
                          "trial_id": trial_id, "user_attr": {key: item}}
                         for key, item in user.items()]
@@ -91,8 +91,6 @@ def _replay_own(storage) -> None:
     """Read the journal up to our own lines. The replay raises once per line of ours that
     it refuses (a trial finished between our check and our write, by another process), so
     read on until every line is applied, then raise the first refusal."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
     refused = None
     while True:
         try:
@@ -105,6 +103,7 @@ def _replay_own(storage) -> None:
 
 
 def _write_rdb(storage, trial_id, user, system, state, value) -> None:
+    # sqlalchemy, optuna's RDB models: only SQL storages need them (journal runs start faster)
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
@@ -145,8 +144,6 @@ def create_trial(storage, study_id: int, user: dict[str, Any], system: dict[str,
                  ) -> tuple[int, int]:
     """A new RUNNING trial with ``user``/``system`` attributes, in one write:
     ``(trial_id, number)``."""
-    import optuna
-    from optuna.trial import FrozenTrial, TrialState
 
     if isinstance(storage, optuna.storages.RDBStorage):
         return _create_rdb(storage, study_id, user, system)
@@ -165,10 +162,10 @@ def _create_rdb(storage, study_id: int, user: dict, system: dict) -> tuple[int, 
     the study row's FOR UPDATE): here as the number of the latest of them plus one, a
     look-up in the primary key, where Optuna counts them all (a scan that grows with
     the study)."""
+    # sqlalchemy, optuna's RDB models: only SQL storages need them (journal runs start faster)
     import sqlalchemy
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
-    from optuna.trial import TrialState
 
     with _create_scoped_session(storage.scoped_session) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
@@ -208,6 +205,7 @@ class TrialRow:
 def read_rdb(storage, study_id: int, running: set[int], above: int) -> list[TrialRow]:
     """The trials of ``study_id`` whose id is in ``running`` or above ``above``: four
     statements in one read-only transaction, whatever the number of trials."""
+    # sqlalchemy, optuna's RDB models: only SQL storages need them (journal runs start faster)
     import sqlalchemy
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session

@@ -73,6 +73,7 @@ class SearchProgress:
         self.close()
 
     def _start_bar(self) -> None:
+        # rich.progress: only a terminal bar needs it (plain and --json runs skip it)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -19,6 +19,10 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
 from bench.storage import open_storage, redact, with_retry
 from nas.errors import StorageError, StudyMismatchError
 from nas.options import flag_names
@@ -169,9 +173,6 @@ class SearchStudy:
         trial first (e.g. failed it as stale); without ``state`` that case raises
         UpdateFinishedTrialError.
         """
-        from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
-
         user = {k: v for k, v in (user_attrs or {}).items() if v is not None}
         user.update(dict.fromkeys(clear))
         target = TrialState[state] if state is not None else None
@@ -239,8 +240,6 @@ _IDENTITY_LABELS = {"grammar_hash": "grammar file (hash)", "data": "task data"}
 def _study_id(storage, name: str, direction: str | None, label: str) -> tuple[int, bool]:
     """(id of study ``name``, whether this call created it); created (race-safely) when
     a direction is given."""
-    import optuna
-
     def find() -> int | None:
         try:
             return storage.get_study_id_from_name(name)
@@ -301,8 +300,6 @@ class _TrialReader:
         return tuple(r for r in self.records if r is not None), active
 
     def _changed(self) -> list:
-        import optuna
-
         storage = self.storage
         if isinstance(storage, optuna.storages.JournalStorage):
             with storage._thread_lock:
