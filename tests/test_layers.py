@@ -24,7 +24,7 @@ except ModuleNotFoundError:  # Python 3.10: import-linter depends on tomli there
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 #: the top of nas: orchestration over every layer
-NAS_TOP = {"nas.cli", "nas.search", "nas.perf", "nas.__main__"}
+NAS_TOP = {"nas.cli", "nas.search", "nas.__main__"}
 
 
 def _contracts() -> dict[str, dict]:

@@ -14,8 +14,8 @@ from bench.tasks import get_task
 from bench.tasks.registry import TASK_FAMILIES, TASKS
 from nas.errors import NasError, PredictorError, TaskError, UnknownNameError
 from nas.heads import HEADS
-from nas.perf import SUITES, get_suite
 from nas.search.config import SearchConfig
+from nas.search.perf import SUITES, get_suite
 from nas.search.strategies import Strategy
 from nas.search.strategy_registry import STRATEGIES, make_strategy
 from nas.space import load_space
@@ -87,5 +87,5 @@ def test_every_task_family_names_its_members(prefix):
 @pytest.mark.parametrize("name", SUITES.names())
 def test_every_perf_suite_is_a_run_function(name):
     suite = get_suite(name)
-    assert suite.__module__ == f"nas.perf.{name}"
+    assert suite.__module__ == f"nas.search.perf.{name}"
     assert list(inspect.signature(suite).parameters) == ["quick"]

@@ -10,7 +10,7 @@ import typer
 from nas.cli.app import app, fail
 from nas.json_text import dumps
 from nas.paths import output_file
-from nas.perf import available_suites, get_suite
+from nas.search.perf import available_suites, get_suite
 
 
 @app.command("perf")

@@ -13,7 +13,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from bench.store import COLUMNS, OnnxBenchStore
-from nas.perf.synthetic_studies import store_index
+from nas.search.perf.synthetic_studies import store_index
 
 #: fields the store computes itself (from the graph, or where it writes the file)
 COMPUTED = ("params", "macs", "onnx_path")

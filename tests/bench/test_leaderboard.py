@@ -22,7 +22,7 @@ from bench.leaderboard import (
     published_figures,
 )
 from nas.errors import LeaderboardError
-from nas.perf.synthetic_studies import store_index, synthetic_trials, write_study
+from nas.search.perf.synthetic_studies import store_index, synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

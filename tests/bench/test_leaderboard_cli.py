@@ -11,7 +11,7 @@ import pytest
 from leaderboard_stores import write_store
 
 from nas.cli import run_app
-from nas.perf.synthetic_studies import synthetic_trials, write_study
+from nas.search.perf.synthetic_studies import synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

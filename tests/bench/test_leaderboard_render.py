@@ -18,7 +18,7 @@ from leaderboard_stores import write_store
 
 from bench.leaderboard import FORMATS, compare_runs, load_leaderboard, render
 from nas.errors import LeaderboardError
-from nas.perf.synthetic_studies import synthetic_trials, write_study
+from nas.search.perf.synthetic_studies import synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 from bench.tasks import get_task
-from nas.perf import get_suite
-from nas.perf.mutation import METHODS, children, good_parents
-from nas.perf.search_time import at, curve
 from nas.search.history import History, TrialRecord
+from nas.search.perf import get_suite
+from nas.search.perf.mutation import METHODS, children, good_parents
+from nas.search.perf.search_time import at, curve
 from nas.space import load_space
 
 

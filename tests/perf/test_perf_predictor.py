@@ -1,10 +1,10 @@
-"""Options of the predictor benchmark (nas/perf/predictor.py)."""
+"""Options of the predictor benchmark (nas/search/perf/predictor.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nas.perf import predictor as perf_predictor
+from nas.search.perf import predictor as perf_predictor
 
 
 def test_ranking_splits_default_to_both_and_follow_the_environment(monkeypatch):

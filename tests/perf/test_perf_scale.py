@@ -8,7 +8,7 @@ import math
 import optuna
 import pytest
 
-from nas.perf.scale import _check, _fill, growth, measure_cell
+from nas.search.perf.scale import _check, _fill, growth, measure_cell
 from nas.search.study import SearchStudy
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from bench.tasks import get_task
-from nas.perf import get_suite
-from nas.perf.training import bare_loop, epoch_overhead, mlp, worker_throughput
+from nas.search.perf import get_suite
+from nas.search.perf.training import bare_loop, epoch_overhead, mlp, worker_throughput
 
 torch.set_num_threads(1)
 

@@ -1,11 +1,11 @@
-"""nas.perf.pgserver: the throwaway PostgreSQL server the tests and `nas perf storage` use."""
+"""nas.search.perf.pgserver: the throwaway PostgreSQL server of the tests and `nas perf storage`."""
 
 from __future__ import annotations
 
 import pytest
 
-import nas.perf.pgserver as pgserver
-from nas.perf.pgserver import PgServer, PgServerUnavailable
+import nas.search.perf.pgserver as pgserver
+from nas.search.perf.pgserver import PgServer, PgServerUnavailable
 
 
 def test_without_server_binaries_it_says_what_to_install(monkeypatch):

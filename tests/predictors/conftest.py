@@ -8,7 +8,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from nas.perf.synthetic_networks import make_family
+from nas.search.perf.synthetic_networks import make_family
 from predictors import load_graph
 
 torch.set_num_threads(1)

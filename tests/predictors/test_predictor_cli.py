@@ -8,7 +8,7 @@ import pytest
 
 from bench.store import OnnxBenchStore
 from nas.cli import run_app
-from nas.perf.synthetic_networks import export, known_score, sample_specs
+from nas.search.perf.synthetic_networks import export, known_score, sample_specs
 from predictors import OnnxNetPredictor
 
 

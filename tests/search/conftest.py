@@ -8,7 +8,7 @@ import os
 import optuna
 import pytest
 
-from nas.perf.pgserver import URL_ENV, PgServer, PgServerUnavailable
+from nas.search.perf.pgserver import URL_ENV, PgServer, PgServerUnavailable
 from nas.search.study import SearchStudy
 from nas.space import load_space
 
@@ -25,7 +25,7 @@ def workdir(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def postgres_url():
     """A PostgreSQL URL: ``$NAS_TEST_POSTGRES_URL``, else a throwaway loopback server
-    (:mod:`nas.perf.pgserver`) for this session.
+    (:mod:`nas.search.perf.pgserver`) for this session.
 
     Without either the test is skipped locally but **fails** when ``$CI`` is set: CI
     (.ci/run, which sources .ci/postgres) must run the PostgreSQL tests, never skip them.

@@ -1,7 +1,7 @@
 """The same protocol on PostgreSQL (Optuna's RDB storage): races, workers, killed workers.
 
 The server is ``NAS_TEST_POSTGRES_URL`` (e.g. ``postgresql://nas@127.0.0.1:5432/nas``), else
-a throwaway one on loopback (``nas.perf.pgserver``, where the server binaries are installed);
+a throwaway one on loopback (``nas.search.perf.pgserver``, where the server binaries are installed);
 without either these tests are skipped, except under CI where they fail (see the
 ``postgres_url`` fixture). Each test uses a study name of its own.
 """

@@ -15,7 +15,7 @@ Figures, medians of the repeats:
   one worker that is the wall time of one trial's protocol.
 
 PostgreSQL is ``$NAS_TEST_POSTGRES_URL`` if set, else a throwaway server on loopback
-(:mod:`nas.perf.pgserver`, fsync on as in a real installation); without server binaries
+(:mod:`nas.search.perf.pgserver`, fsync on as in a real installation); without server binaries
 its rows say why they are empty. The protocol reads the whole study several times per
 trial, so the cost per trial grows with the study: the rows name the budget.
 """
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import optuna
 
-from nas.perf import load_note
-from nas.perf.pgserver import PgServerUnavailable, postgres_url
-from nas.perf.search import steady_rate
+from nas.search.perf import load_note
+from nas.search.perf.pgserver import PgServerUnavailable, postgres_url
+from nas.search.perf.search import steady_rate
 from nas.search.testing import run_protocol_race
 from nas.space import load_space
 

@@ -12,7 +12,7 @@
     process start-up is not counted. Target >= 1.8x on 2 cores (issue 4).
 (c), (d) Best-so-far against wall-clock time of random search, today's evolution and
     the new one, and the screening cost of successive halving
-    (:mod:`nas.perf.search_time`).
+    (:mod:`nas.search.perf.search_time`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 import optuna
 import torch
 
-from nas.perf import scaling_rows
-from nas.perf.search_time import best_over_time, screening_cost
 from nas.search import SearchConfig, run_search
+from nas.search.perf import scaling_rows
+from nas.search.perf.search_time import best_over_time, screening_cost
 from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"

@@ -22,8 +22,8 @@ import shutil
 import statistics
 from pathlib import Path
 
-from nas.perf import load_note
 from nas.search import SearchConfig, run_search
+from nas.search.perf import load_note
 from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"

@@ -24,7 +24,7 @@ from torch import nn
 
 from bench.tasks import get_task
 from bench.training import Budget, HParams, train_model
-from nas.perf import scaling_rows
+from nas.search.perf import scaling_rows
 
 EPOCH_TARGET = 1.10
 WORKER_TARGET = 1.8

@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 
 from bench.leaderboard import FORMATS, load_leaderboard, render
-from nas.perf.synthetic_studies import store_index, synthetic_trials, write_study
+from nas.search.perf.synthetic_studies import store_index, synthetic_trials, write_study
 
 TARGET_S = 10.0
 

@@ -33,7 +33,7 @@ from bench.tuning import tune_architecture
 from nas.builder import build_model
 from nas.errors import NasError
 from nas.mutation import small_mutation
-from nas.perf import load_note
+from nas.search.perf import load_note
 from nas.space import load_space
 
 EPOCHS = 4

@@ -4,12 +4,12 @@
   regressor), fast encoder (target >= 1000/s) and MiniLM (target >= 20/s, embedding
   cache cleared before each repeat); the baseline is ``onnx.load`` alone on the same
   files, the floor of any file-based predictor. Files: the synthetic MLP/CNN family of
-  :mod:`nas.perf.synthetic_networks` exported by torch (20 to 40 ops each).
+  :mod:`nas.search.perf.synthetic_networks` exported by torch (20 to 40 ops each).
 * when a store is given by ``NAS_PREDICTOR_STORE`` (or ``runs/predictor-store``
   exists): median Kendall tau / Spearman per method on the in-space and by-grammar
   splits of :mod:`predictors.evaluate`, each with the best of params / MACs / zero-cost
   proxies on the same splits as its baseline.
-* search efficiency (:mod:`nas.perf.predictor_search`): evaluations predictor-guided
+* search efficiency (:mod:`nas.search.perf.predictor_search`): evaluations predictor-guided
   search needs to reach random search's best-of-60 (target <= 20), and the seconds per
   proposal of the predictor strategy.
 
@@ -37,8 +37,8 @@ import optuna
 import torch
 
 from bench.predictor_training import load_records, platform_builder
-from nas.perf.predictor_search import proposal_seconds, search_efficiency
-from nas.perf.synthetic_networks import make_family
+from nas.search.perf.predictor_search import proposal_seconds, search_efficiency
+from nas.search.perf.synthetic_networks import make_family
 from predictors import OnnxNetPredictor
 from predictors import evaluate as ev
 from predictors.encoders import clear_embedding_cache

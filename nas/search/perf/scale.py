@@ -34,8 +34,8 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from nas.perf import load_note
-from nas.perf.search import steady_rate
+from nas.search.perf import load_note
+from nas.search.perf.search import steady_rate
 
 STORAGES = ("journal", "sqlite", "postgresql")
 SHAPE = (13,)  # ffn architectures for 13 features: cheap to sample, plenty of them
@@ -349,7 +349,7 @@ def run(quick: bool) -> list[dict]:
     100 vs 10,000 trials)."""
     import optuna
 
-    from nas.perf.pgserver import PgServerUnavailable, postgres_url
+    from nas.search.perf.pgserver import PgServerUnavailable, postgres_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     worker_counts = (1, 4, 16) if quick else (1, 2, 4, 8, 16)

@@ -1,12 +1,12 @@
 """The project's benchmark command, ``nas perf <suite>``.
 
 A suite is a function ``run(quick: bool) -> list[dict]`` in its own module
-``nas/perf/<area>.py``, registered by name in :data:`SUITES`; each dict is one row of the
+``nas/search/perf/<area>.py``, registered by name in :data:`SUITES`; each dict is one row of the
 table it prints (figure, value, unit, baseline, ...). Suites measure medians of several
 repeats and measure their baseline in the same run. A suite's module is imported only
 when the suite runs, so that ``nas perf`` starts fast.
 
-``nas.perf`` sits at the top of the layers with ``nas.search`` and ``nas.cli``: its
+``nas.search.perf`` sits at the top of the layers with ``nas.search`` and ``nas.cli``: its
 suites time every stage, searches included (docs/architecture.md).
 """
 
@@ -24,7 +24,7 @@ Suite = Callable[[bool], list[dict]]
 SUITES: Registry[str] = Registry("perf suite", hint="see `nas perf --list`")
 for _name in ("sampling", "export", "store", "training", "search", "mutation", "predictor",
               "leaderboard", "storage", "scale"):
-    SUITES.register(_name, f"nas.perf.{_name}")
+    SUITES.register(_name, f"nas.search.perf.{_name}")
 
 
 def available_suites() -> list[str]:
