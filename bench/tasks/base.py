@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from bench.tasks.catalog import Reference
 from nas.heads import HeadKind, HeadSpec
 
 
@@ -36,15 +37,6 @@ class Split:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A published figure for a task (shown in leaderboards, never mixed with measured rows)."""
-
-    name: str
-    score: float
-    source: str
 
 
 @dataclass

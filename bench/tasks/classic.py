@@ -23,24 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.tasks.base import Reference, Task
-from bench.tasks.prepare import make_classification_task, split_sizes
-
-MNIST1D_SOURCE = "MNIST-1D paper (Greydanus 2020)"
-MNIST1D_REFERENCES = (
-    Reference("logistic regression", 0.32, MNIST1D_SOURCE),
-    Reference("MLP", 0.68, MNIST1D_SOURCE),
-    Reference("CNN", 0.94, MNIST1D_SOURCE),
-    Reference("GRU", 0.91, MNIST1D_SOURCE),
-    Reference("human", 0.96, MNIST1D_SOURCE),
+from bench.tasks.base import Task
+from bench.tasks.catalog import (
+    BREAST_CANCER_SIZES,
+    DIGITS_SIZES,
+    MNIST1D_REFERENCES,
+    MNIST1D_SIZES,
+    MNIST5K_SIZES,
+    WINE_SIZES,
 )
-MNIST1D_VAL = 400  # carved from the paper's 4,000 training rows
-
-DIGITS_SIZES = split_sizes(1797)
-MNIST5K_SIZES = split_sizes(5000)
-WINE_SIZES = split_sizes(178)
-BREAST_CANCER_SIZES = split_sizes(569)
-MNIST1D_SIZES = (4000 - MNIST1D_VAL, MNIST1D_VAL, 1000)
+from bench.tasks.prepare import make_classification_task
 
 
 def digits(seed: int = 0) -> Task:

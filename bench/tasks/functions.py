@@ -14,52 +14,17 @@
 Inputs are sampled uniformly on their ranges (1,000 train / 250 validation / 1,000 test
 rows as in the KAN paper's ``create_dataset``, which uses 1,000 train and 1,000 test),
 seeded. The metric is RMSE in the function's own units, lower is better.
+
+The table of fits (:data:`FITS`) lives in ``bench.tasks.catalog`` with the other task
+facts, so that it is read without torch; this module builds their data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
-from bench.tasks.base import Reference
+from bench.tasks.catalog import FIT_SIZES, FITS
 from bench.tasks.prepare import RegressionTask, make_regression_task
-
-FIT_SIZES = (1000, 250, 1000)
-KAN_SOURCE = "KAN paper / pykan docs (Liu et al. 2024), [2,1,1] KAN, LBFGS"
-
-
-@dataclass(frozen=True)
-class FunctionFit:
-    """A closed-form target: variable names, their uniform ranges and the function."""
-
-    formula: str
-    variables: tuple[str, ...]
-    ranges: tuple[tuple[float, float], ...]
-    fn: Callable[..., np.ndarray]
-    references: tuple[Reference, ...] = ()
-
-
-FITS: dict[str, FunctionFit] = {
-    "kan-expsin": FunctionFit(
-        "exp(sin(pi x) + y^2)", ("x", "y"), ((-1, 1), (-1, 1)),
-        lambda x, y: np.exp(np.sin(np.pi * x) + y**2),
-        (Reference("KAN G=10", 3e-4, KAN_SOURCE), Reference("KAN G=20", 4e-5, KAN_SOURCE)),
-    ),
-    "feynman-I.6.2": FunctionFit(
-        "exp(-(theta/sigma)^2/2) / (sqrt(2 pi) sigma)", ("sigma", "theta"), ((1, 3), (1, 3)),
-        lambda sigma, theta: np.exp(-((theta / sigma) ** 2) / 2) / (np.sqrt(2 * np.pi) * sigma),
-    ),
-    "feynman-I.12.11": FunctionFit(
-        "q (Ef + B v sin(theta))", ("q", "Ef", "B", "v", "theta"), ((1, 5),) * 5,
-        lambda q, ef, b, v, theta: q * (ef + b * v * np.sin(theta)),
-    ),
-    "feynman-I.16.6": FunctionFit(
-        "(u + v) / (1 + u v / c^2)", ("c", "v", "u"), ((1, 5),) * 3,
-        lambda c, v, u: (u + v) / (1 + u * v / c**2),
-    ),
-}
 
 
 def function_fit(name: str, seed: int = 0, n_train: int = FIT_SIZES[0],

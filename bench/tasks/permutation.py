@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from bench.tasks.base import Split, Task
+from bench.tasks.catalog import PERMUTATION_SIZES
 from bench.tasks.pointer import split_rng
 from bench.tasks.prepare import standardize
 from nas.errors import TaskError
-
-PERMUTATION_SIZES = (4000, 1000, 1000)
 
 
 class PermutationTask(Task):

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from bench.tasks.base import Split, Task
+from bench.tasks.catalog import POINTER_SIZES
 from bench.tasks.prepare import standardize
 from nas.errors import TaskError
 
-POINTER_SIZES = (10000, 1000, 1000)
 _SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
 
 

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.tasks.base import Reference, Split, Task
-from nas.errors import TaskError
-
-#: default share of rows held out for validation and test when a data set has no fixed split
-VAL_FRACTION = 0.15
-TEST_FRACTION = 0.20
+from bench.tasks.base import Split, Task
+from bench.tasks.catalog import VAL_FRACTION, Reference, split_sizes
 
 
 @dataclass
@@ -38,19 +34,6 @@ class RegressionTask(Task):
         std = torch.tensor(self.target_std or (1.0,), dtype=outputs.dtype)
         err = (outputs.reshape(split.y.shape) - split.y) * std
         return float(torch.sqrt(torch.mean(err * err)))
-
-
-def split_sizes(n: int, val_fraction: float = VAL_FRACTION,
-                test_fraction: float = TEST_FRACTION) -> tuple[int, int, int]:
-    """``(n_train, n_val, n_test)`` for ``n`` rows and the held-out fractions."""
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise TaskError(
-            f"val_fraction={val_fraction} and test_fraction={test_fraction} must each lie in "
-            "(0, 1) and sum to less than 1"
-        )
-    n_test = max(1, round(n * test_fraction))
-    n_val = max(1, round(n * val_fraction))
-    return n - n_val - n_test, n_val, n_test
 
 
 def split_indices(n: int, n_val: int, n_test: int, seed: int,

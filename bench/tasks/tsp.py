@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from bench.tasks.base import Split, Task
+from bench.tasks.catalog import POINTER_SIZES
 from bench.tasks.pointer import (
-    POINTER_SIZES,
     check_items,
     decode_permutation,
     pointer_task,

@@ -24,13 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.tasks.base import Task
-from bench.tasks.prepare import (
-    TEST_FRACTION,
-    VAL_FRACTION,
-    make_classification_task,
-    make_regression_task,
-    split_sizes,
-)
+from bench.tasks.catalog import TEST_FRACTION, VAL_FRACTION, split_sizes
+from bench.tasks.prepare import make_classification_task, make_regression_task
 from nas.errors import TaskError, first_line
 from nas.paths import input_file, read_text
 

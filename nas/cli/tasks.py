@@ -13,7 +13,7 @@ def tasks(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per task."),
 ) -> None:
     """List the built-in tasks (families such as sort-N take any N; user .csv/.npz too)."""
-    # torch: bench.tasks builds tensors; only this command needs it (issue 16)
+    # numpy and the task facts (no torch: issue 16): only this command reads them
     from bench.tasks import list_tasks
 
     rows = list_tasks()

@@ -24,6 +24,7 @@ def test_task_matches_its_listing(name):
     assert task.input_shape == info.input_shape
     assert task.higher_is_better == info.higher_is_better
     assert (len(task.train), len(task.val), len(task.test)) == info.sizes
+    assert task.references == info.references  # the leaderboard reads them from the info
     for split in (task.train, task.val, task.test):
         assert split.x.dtype == torch.float32
         assert tuple(split.x.shape[1:]) == task.input_shape

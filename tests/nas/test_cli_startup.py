@@ -36,8 +36,9 @@ def imported_by(tmp_path, *args: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def study_and_store(tmp_path_factory):
-    """A journal study with one finished trial, and a store with one foreign ONNX file:
-    enough for ``status``, ``leaderboard`` and ``bench`` to do real work."""
+    """A journal study with one finished mnist1d trial (a task with published figures),
+    and a store with one foreign ONNX file: enough for ``status``, ``leaderboard`` and
+    ``bench`` to do real work."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper
@@ -56,7 +57,8 @@ def study_and_store(tmp_path_factory):
     study = SearchStudy.open(str(root / "study.journal"), "st", direction="maximize")
     trial_id, _ = study.create_trial()
     study.set_user_attrs(trial_id, {"arch": "linear(16)", "arch_id": "abcdefabcdef",
-                                    "worker": "h:1", "val_score": 0.4})
+                                    "worker": "h:1", "val_score": 0.4, "task": "mnist1d",
+                                    "metric": "accuracy", "grammar": "ffn"})
     study.finish(trial_id, "COMPLETE", 0.4)
     return root
 
@@ -66,6 +68,7 @@ COMMANDS = {
     "grammars --ops": ["grammars", "--ops", "--json"],
     "sample": ["sample", "-n", "20", "--input-shape", "3x32x32"],
     "sample --classes": ["sample", "-n", "3", "-g", "ffn", "-s", "13", "--classes", "3"],
+    "tasks": ["tasks", "--json"],
     "validate": ["validate", "sequential(flatten, sequential(linear(16), relu))", "-g", "ffn",
                  "-s", "13"],
 }
@@ -79,8 +82,26 @@ def test_space_commands_do_not_import_torch(tmp_path, name):
 def test_status_and_bench_do_not_import_torch(tmp_path, study_and_store):
     root = study_and_store
     journal, store = str(root / "study.journal"), str(tmp_path / "store")
+    other = str(tmp_path / "other")
     for args in (["status", "--storage", journal, "--study", "st"],
                  ["bench", "import", str(root / "scores.csv"), "--store", store],
+                 ["bench", "import", str(root / "scores.csv"), "--store", other],
                  ["bench", "stats", "--store", store],
-                 ["bench", "ls", "--store", store]):
+                 ["bench", "ls", "--store", store],
+                 ["bench", "merge", other, "--store", store],
+                 ["bench", "rebuild", "--store", store]):
         assert "torch" not in imported_by(tmp_path, *args), args
+    (onnx_file,) = (tmp_path / "store").rglob("*.onnx")  # the imported record, by its id
+    assert "torch" not in imported_by(tmp_path, "bench", "show", onnx_file.stem,
+                                      "--store", store)
+
+
+def test_leaderboard_does_not_import_torch(tmp_path, study_and_store):
+    """The leaderboard of an mnist1d study, with the task's published figures beside it."""
+    journal = str(study_and_store / "study.journal")
+    out = tmp_path / "board.json"
+    assert "torch" not in imported_by(tmp_path, "leaderboard", "--storage", journal,
+                                      "--study", "st", "-o", str(out))
+    board = json.loads(out.read_text())
+    assert "linear(16)" in json.dumps(board)
+    assert "logistic regression" in json.dumps(board)  # the catalog's published figures
