@@ -24,12 +24,13 @@ import random
 from bisect import bisect
 from dataclasses import dataclass, field
 from itertools import accumulate, product
-from typing import Any
+from math import prod
+from typing import Any, NamedTuple
 
 from nas.architecture import Node, Value
 from nas.errors import ArchitectureError
 from nas.grammar import Grammar, NodeRule
-from nas.ops.registry import Shape, get_op, numel
+from nas.ops.registry import Shape, get_op
 
 #: which op kinds each structure slot role accepts
 ROLE_KINDS = {
@@ -71,14 +72,18 @@ class NodeInfo:
     depth: int
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A leaf op with its values chosen, typed for one input."""
+class Candidate(NamedTuple):
+    """A leaf op with its values chosen, typed for one input (a named tuple: hundreds of
+    thousands are made per thousand samples, and a frozen dataclass is slower to build)."""
 
     children: tuple[Value, ...]
     out: Any
     params: int
     macs: int
+
+
+#: a not-yet-typed entry of a :meth:`LeafTable.row`
+_UNTYPED: Any = object()
 
 
 class _Abandoned(Exception):
@@ -115,7 +120,7 @@ class LeafTable:
         self._takes: dict[tuple, bool] = {}
         self._slot_combos: dict[str, tuple] = {}
         self._reach: dict[tuple, tuple[int, int]] = {}
-        self._typed: dict[tuple, Candidate | None] = {}
+        self._rows: dict[tuple, list] = {}
         self._cum_weights: dict[tuple, list[float]] = {}
         #: rule name -> its op's spec (the registry lookup is on every hot path)
         self.spec = {name: get_op(rule.op) for name, rule in grammar.nodes.items()}
@@ -147,7 +152,7 @@ class LeafTable:
             self._cache.clear()
             self._peaks.clear()
         for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reachable, 10),
-                              (self._takes, 1), (self._typed, 1),
+                              (self._takes, 1), (self._rows, 10),
                               (self.leaf_options, 10)):
             if weight * len(cache) > self.MAX_ENTRIES:
                 cache.clear()
@@ -215,23 +220,30 @@ class LeafTable:
             found = self._takes[key] = self.accepts(rule, x, ctx)
         return found
 
-    def typed(self, rule: NodeRule, combo: tuple[tuple[Value, ...], tuple], x: Any,
-              ctx: Any) -> Candidate | None:
-        """One value choice of ``rule`` typed on ``x``, or None if it does not fit (cached:
-        a combo object belongs to one rule and lives as long as this table)."""
-        key = (id(combo), x, ctx)
-        try:
-            return self._typed[key]
-        except KeyError:
-            pass
+    def row(self, rule: NodeRule, x: Any, ctx: Any) -> list:
+        """The typed value choices of ``rule`` on ``x``, aligned with :meth:`combos`:
+        a :class:`Candidate`, None where it does not fit, or ``_UNTYPED`` until
+        :meth:`typed` is asked for it (cached: one lookup serves every draw of a leaf)."""
+        key = (rule.rule, x, ctx)
+        found = self._rows.get(key)
+        if found is None:
+            found = self._rows[key] = [_UNTYPED] * len(self.combos(rule))
+        return found
+
+    def typed(self, rule: NodeRule, row: list, i: int, x: Any, ctx: Any) -> Candidate | None:
+        """Value choice ``i`` of ``rule`` typed on ``x`` (``row`` is its :meth:`row`),
+        or None if it does not fit."""
+        found = row[i]
+        if found is not _UNTYPED:
+            return found
         spec = self.spec[rule.rule]
-        values, args = combo
+        values, args = self.combos(rule)[i]
         out = spec.infer(x, args, ctx)
         found = None
         if out is not None and self._fits(out):
             found = Candidate(values, out, spec.params(x, args, ctx),
                               spec.macs(x, args, ctx, out))
-        self._typed[key] = found
+        row[i] = found
         return found
 
     def cum_weights(self, rule: str, alts: list[str]) -> list[float]:
@@ -250,25 +262,26 @@ class LeafTable:
             found = self._cum_weights[key] = list(accumulate(weights))
         return found
 
-    def slot_combos(self, slot: str) -> tuple[tuple[NodeRule, tuple], ...]:
-        """Every (leaf rule, value choice) that ``slot`` derives in one step."""
+    def slot_combos(self, slot: str) -> tuple[tuple[NodeRule, int], ...]:
+        """Every (leaf rule, index of a value choice) that ``slot`` derives in one step."""
         found = self._slot_combos.get(slot)
         if found is None:
             found = self._slot_combos[slot] = tuple(
-                (rule, combo) for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
-                for combo in self.combos(rule))
+                (rule, i) for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
+                for i in range(len(self.combos(rule))))
         return found
 
     def _enumerate(self, rule: NodeRule, x: Any, ctx: Any):
-        for combo in self.combos(rule):
-            found = self.typed(rule, combo, x, ctx)
+        row = self.row(rule, x, ctx)
+        for i in range(len(row)):
+            found = self.typed(rule, row, i, x, ctx)
             if found is not None:
                 yield found
 
     def _fits(self, out: Any) -> bool:
         cap = self.limits.max_activation
         for shape in (out if isinstance(out[0], tuple) else (out,)):  # hot: no generators
-            if numel(shape) > cap or min(shape) < 1:
+            if prod(shape) > cap or min(shape) < 1:
                 return False
         return True
 
@@ -356,20 +369,23 @@ class Deriver:
         if not self.leaves.takes(rule, x, ctx):
             return None
         params_left, macs_left = self._left()
+        leaves, row = self.leaves, self.leaves.row(rule, x, ctx)
 
-        def usable(combo) -> Candidate | None:
-            c = self.leaves.typed(rule, combo, x, ctx)
+        def usable(i: int) -> Candidate | None:
+            c = row[i]
+            if c is _UNTYPED:
+                c = leaves.typed(rule, row, i, x, ctx)
             return c if c is not None and c.params <= params_left and c.macs <= macs_left else None
 
-        choice = self._draw(self.leaves.combos(rule), usable,
-                            lambda: self._affordable(rule, x, ctx))
+        choice = self._draw(len(row), usable, lambda: self._affordable(rule, x, ctx))
         return None if choice is None else self._place_leaf(rule.op, choice)
 
     #: uniform draws tried before the options of a leaf are typed exhaustively
     DRAWS = 16
 
-    def _draw(self, pool, usable, exhaustive):
-        """A uniform draw among the elements of ``pool`` that ``usable`` accepts.
+    def _draw(self, n: int, usable, exhaustive):
+        """A uniform draw among the indices ``range(n)`` whose ``usable(i)`` is not None
+        (that result is returned).
 
         Rejection sampling: most value choices of an op fit its input, so a few draws
         replace typing all of them; only after :attr:`DRAWS` misses is ``exhaustive()``
@@ -377,8 +393,9 @@ class Deriver:
         consumed depends on the inputs alone, never on what the caches hold, so a seed
         keeps giving the same architecture.
         """
+        randrange = self.rng.randrange
         for _ in range(self.DRAWS):
-            found = usable(pool[self.rng.randrange(len(pool))])
+            found = usable(randrange(n))
             if found is not None:
                 return found
         options = exhaustive()
@@ -535,9 +552,14 @@ class Deriver:
                 verdicts[c.out] = self._keeps_merge_open(later, part, merge_slot, outs, c.out, k)
             return verdicts[c.out]
 
-        def usable(option):
-            rule, combo = option
-            c = self.leaves.typed(rule, combo, part, None)
+        leaves, pool, rows = self.leaves, self.leaves.slot_combos(slot), {}
+
+        def usable(j: int):
+            rule, i = pool[j]
+            row = rows.get(rule.rule)
+            if row is None:
+                row = rows[rule.rule] = leaves.row(rule, part, None)
+            c = leaves.typed(rule, row, i, part, None)
             return (rule.op, c) if c is not None and keeps_open(c) else None
 
         def exhaustive():  # the options that keep_open accepts, in their order
@@ -552,8 +574,7 @@ class Deriver:
             return [options[i] for i in kept
                     if options[i][1].params <= params_left and options[i][1].macs <= macs_left]
 
-        pool = self.leaves.slot_combos(slot)
-        choice = self._draw(pool, usable, exhaustive) if pool else None
+        choice = self._draw(len(pool), usable, exhaustive) if pool else None
         return None if choice is None else self._place_leaf(*choice)
 
     def _place_leaf(self, op: str, choice: Candidate):

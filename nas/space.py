@@ -51,6 +51,13 @@ class Space:
         The same seed gives the same architecture. Raises SamplingError when the grammar
         cannot produce an architecture within the limits for this shape and head.
         """
+        return self.sample_typed(input_shape, seed, head)[0]
+
+    def sample_typed(self, input_shape: Shape, seed: int | random.Random = 0,
+                     head: HeadSpec | None = None) -> tuple[Architecture, TypedArchitecture]:
+        """:meth:`sample` with the architecture's type: what :meth:`check` would return
+        for it (head included), counted while sampling instead of by a second walk of
+        the tree, but without the per-node ``records`` (empty here)."""
         rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         shape = tuple(input_shape)
         self._leaves.trim()
@@ -60,8 +67,14 @@ class Space:
             if result is None:
                 continue
             root, out = result
-            if self._head_fits(head, out, deriver.budget.params, deriver.budget.macs):
-                return self.grammar.architecture(root)
+            params, macs = deriver.budget.params, deriver.budget.macs
+            if self._head_fits(head, out, params, macs):
+                arch = self.grammar.architecture(root)
+                if head is not None:
+                    params += head_params(head, out)
+                    macs += head_macs(head, out)
+                return arch, TypedArchitecture(out, params, macs, deriver.budget.nodes,
+                                               arch.depth, [])
         raise SamplingError(self._cannot_sample(shape, head))
 
     def _head_fits(self, head: HeadSpec | None, out, params: int, macs: int) -> bool:

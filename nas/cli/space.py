@@ -66,8 +66,7 @@ def sample(
     space = _space(grammar, max_nodes, max_params)
     shape, head = _head(task, classes, parse_shape(input_shape))
     for i in range(n):
-        arch = space.sample(shape, seed=seed + i, head=head)
-        typed = space.check(arch, shape, head)
+        arch, typed = space.sample_typed(shape, seed=seed + i, head=head)
         if as_json:
             typer.echo(dumps({
                 "arch": str(arch), "id": arch.id, "grammar": space.name,

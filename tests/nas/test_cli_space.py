@@ -30,6 +30,32 @@ def test_sample_is_deterministic_by_seed():
     assert len(first.stdout.splitlines()) == 5
 
 
+#: `nas sample --json` of einspace, seeds 0-3, recorded before the sampler was sped up
+#: again (issue 16): (id, params, macs, nodes, depth); the classification head (10
+#: classes) adds its parameters and MACs to the same architectures
+RECORDED = {
+    ("1x8x8",): [("a1f34f00d9d7", 342, 5440, 10, 3), ("60fce5b99f0c", 4678, 74816, 48, 10),
+                 ("1865672caa77", 43787, 3114336, 9, 4), ("c8fc1dbfc52d", 8778, 66112, 10, 3)],
+    ("3x32x32",): [("a45f0fb7bf3c", 25190, 3853824, 17, 3),
+                   ("3e5a747129ec", 9838, 963072, 15, 4),
+                   ("3f095f3b1171", 16490, 786432, 11, 4),
+                   ("02e075faff19", 8745, 2813952, 10, 3)],
+    ("3x32x32", "--classes", "10"): [("a45f0fb7bf3c", 25230, 3853854, 17, 3),
+                                     ("3e5a747129ec", 10168, 963392, 15, 4),
+                                     ("3f095f3b1171", 16530, 786462, 11, 4),
+                                     ("02e075faff19", 8785, 2813982, 10, 3)],
+}
+
+
+@pytest.mark.parametrize("args", list(RECORDED), ids=" ".join)
+def test_sample_prints_what_it_always_printed_for_a_seed(args):
+    out = nas("sample", "-n", "4", "--json", "-s", *args)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["id"], r["params"], r["macs"], r["nodes"], r["depth"]) for r in rows] == \
+        RECORDED[args]
+
+
 def test_validate_exit_codes():
     good = nas("validate", "routing(im2col(3,1,1), sequential(linear(64), relu), col2im)",
                "--grammar", "einspace", "--input-shape", "3x32x32")

@@ -70,6 +70,19 @@ def test_samples_respect_the_limits(grammar, shape):
         assert typed.params <= lim.max_params and typed.macs <= lim.max_macs
 
 
+@pytest.mark.parametrize("grammar, shape", PAIRS)
+def test_sample_typed_counts_what_check_counts(grammar, shape):
+    """`nas sample` prints the type counted while sampling: it must equal check's."""
+    space = load_space(grammar)
+    for i in range(60):
+        head = _head(grammar, shape) if i % 2 else None
+        arch, typed = space.sample_typed(shape, seed=i, head=head)
+        assert arch == space.sample(shape, seed=i, head=head)
+        checked = space.check(arch, shape, head)
+        assert (typed.output_shape, typed.params, typed.macs, typed.nodes, typed.depth) == (
+            checked.output_shape, checked.params, checked.macs, checked.nodes, checked.depth)
+
+
 def test_tight_limits_are_enforced_while_sampling():
     space = Space(load_grammar("einspace"), Limits(max_nodes=6, max_depth=3, max_params=5000))
     for i in range(200):
