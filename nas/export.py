@@ -31,6 +31,7 @@ import contextlib
 import io
 import logging
 import os
+import threading
 import time
 import warnings
 from collections import Counter
@@ -455,7 +456,12 @@ def _quiet() -> Iterator[None]:
     """Silence exporter chatter: the legacy exporter's deprecation notice, tracer
     warnings (parity is the real check) and dynamo's info/warning logs."""
     levels = {n: logging.getLogger(n).level for n in _NOISY_LOGGERS}
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # sys.stdout is the process's: from a background thread (a search exports while it
+    # trains, nas/search/exporter.py) redirecting it would swallow the main thread's output
+    hush = (contextlib.redirect_stdout(io.StringIO())
+            if threading.current_thread() is threading.main_thread()
+            else contextlib.nullcontext())
+    with warnings.catch_warnings(), hush:
         warnings.simplefilter("ignore")
         for n in _NOISY_LOGGERS:
             logging.getLogger(n).setLevel(logging.ERROR)

@@ -163,6 +163,11 @@ class SearchConfig:
     export: bool = option(True, "--export/--no-export",
                           help="Write every evaluated architecture's ONNX file to the run's "
                                "store.")
+    background_export: bool = option(
+        True, "--background-export/--inline-export",
+        help="Export each trained model on a background thread while the worker evaluates "
+             "the next architecture (its trial completes once the file is written); "
+             "--inline-export exports before the next evaluation starts.")
 
     def __post_init__(self) -> None:
         if self.trial_seconds == 0:  # 0 = no limit, as on the command line

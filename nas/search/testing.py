@@ -9,6 +9,10 @@ and an instant evaluator, all released at the same moment.
                                          arch_texts, budget=8, workers=3)
     history, hits = run_protocol_faults("runs/y/study.journal", "faults", "ffn",
                                         arch_texts, budget=12, workers=3, kills=3)
+
+With ``store_dir`` the evaluations also return the architecture's (untrained) model for
+the ``wine`` task, which the worker exports to the ONNX-Bench store at ``store_dir`` for
+real, optionally after a pause (``export_seconds``: an export that takes that long).
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ import time
 from dataclasses import asdict
 from functools import partial
 
+import torch
+
+from bench.store import OnnxBenchStore
+from bench.tasks import get_task
+from nas.builder import build_model
 from nas.search.claims import Proposer
 from nas.search.config import SearchConfig
-from nas.search.evaluate import Outcome
+from nas.search.evaluate import Outcome, export
 from nas.search.history import History
 from nas.search.strategies import Proposal, Strategy
 from nas.search.study import SearchStudy
@@ -71,27 +80,53 @@ def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) ->
                            "strategy": "fixed", "seed": 0})
 
 
+def model_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) -> Outcome:
+    """:func:`instant_evaluation` that also returns the architecture's model (untrained,
+    seeded by the trial number) with the task's head, for the worker to export."""
+    outcome = instant_evaluation(ctx, arch, trial_number=trial_number, seconds=seconds)
+    torch.manual_seed(trial_number)
+    outcome.model = build_model(arch, ctx.space, ctx.task.input_shape, ctx.task.head)
+    outcome.attrs.update(task=ctx.task.name, metric=ctx.task.metric)
+    return outcome
+
+
+def delayed_export(ctx, outcome: Outcome, trial_number: int, *, seconds: float) -> dict:
+    """The real export (:func:`nas.search.evaluate.export`), after ``seconds``."""
+    time.sleep(seconds)
+    return export(ctx, outcome, trial_number)
+
+
 def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
                      eval_seconds: float = 0.0, heartbeat_s: float = 1.0,
-                     stale_after_s: float = 5.0, spread: bool = False) -> SearchContext:
+                     stale_after_s: float = 5.0, spread: bool = False,
+                     store_dir: str | None = None, export_seconds: float = 0.0,
+                     background_export: bool = True) -> SearchContext:
     """A :class:`SearchContext` whose evaluations are instant (see the module docstring);
-    ``spread`` proposes with :class:`SpreadStrategy` instead of :class:`FixedStrategy`."""
+    ``spread`` proposes with :class:`SpreadStrategy` instead of :class:`FixedStrategy`;
+    ``store_dir``: evaluations return a model, exported there (``export_seconds`` late,
+    on the worker's background thread unless ``background_export`` is False)."""
     space = load_space(grammar)
     archs = [space.parse(text) for text in arch_texts]
     config = SearchConfig(grammar=grammar, budget=budget, study=study, storage=spec,
-                          export=False, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s)
+                          export=store_dir is not None, heartbeat_s=heartbeat_s,
+                          stale_after_s=stale_after_s, background_export=background_export)
     opened = SearchStudy.open(spec, study, direction="maximize")
     strategy = (SpreadStrategy if spread else FixedStrategy)(space, archs)
-    return SearchContext(config, space, None, Proposer(strategy), None,
-                         opened, spec, partial(instant_evaluation, seconds=eval_seconds))
+    if store_dir is None:
+        return SearchContext(config, space, None, Proposer(strategy), None, opened, spec,
+                             partial(instant_evaluation, seconds=eval_seconds))
+    return SearchContext(config, space, get_task("wine"), Proposer(strategy),
+                         OnnxBenchStore(store_dir, create=True), opened, spec,
+                         partial(model_evaluation, seconds=eval_seconds),
+                         partial(delayed_export, seconds=export_seconds))
 
 
 def protocol_worker(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
-                    start_at: float, eval_seconds: float, results, spread: bool = False
-                    ) -> None:
+                    start_at: float, eval_seconds: float, results, spread: bool = False,
+                    store_dir: str | None = None, export_seconds: float = 0.0) -> None:
     """One racing worker process: wait for ``start_at`` (wall clock), then run the loop."""
     ctx = protocol_context(spec, study, grammar, arch_texts, budget, eval_seconds,
-                           spread=spread)
+                           spread=spread, store_dir=store_dir, export_seconds=export_seconds)
     time.sleep(max(0.0, start_at - time.time()))
     report = run_worker(ctx, poll_s=0.05)
     results.put(asdict(report))
@@ -99,18 +134,20 @@ def protocol_worker(spec: str, study: str, grammar: str, arch_texts: list[str], 
 
 def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
                       workers: int, eval_seconds: float = 0.0, start_delay: float = 3.0,
-                      spread: bool = False) -> tuple[History, list[WorkerReport]]:
+                      spread: bool = False, store_dir: str | None = None
+                      ) -> tuple[History, list[WorkerReport]]:
     """Race ``workers`` processes on one study; returns its history and their reports.
 
     ``spread``: each trial proposes a random free architecture (:class:`SpreadStrategy`)
-    rather than all workers the same one (for timings)."""
+    rather than all workers the same one (for timings); ``store_dir``: evaluations
+    return models, exported there."""
     SearchStudy.open(spec, study, direction="maximize")  # create it before the race
     mp = multiprocessing.get_context("spawn")
     results = mp.Queue()
     start_at = time.time() + start_delay  # after every process has imported torch
     procs = [mp.Process(target=protocol_worker, args=(spec, study, grammar, arch_texts,
                                                       budget, start_at, eval_seconds, results,
-                                                      spread))
+                                                      spread, store_dir))
              for _ in range(workers)]
     for proc in procs:
         proc.start()

@@ -10,6 +10,9 @@ held by running trials, which might still go stale), or evaluates one architectu
 
 Each arrow that changes the trial is one storage write (:mod:`nas.search.batch`): a
 trial costs three writes plus its lease renewals, whatever the number of attributes.
+A trained model is exported on a background thread while the worker goes on to its
+next trial (:mod:`nas.search.exporter`; ``--inline-export`` exports before it): its
+trial completes when its file is written.
 
 See :mod:`nas.search.claims` for why the budget and the one-evaluation-per-architecture
 rule hold under races, and :mod:`nas.search.lease` for stale trials. SIGINT/SIGTERM stop
@@ -44,6 +47,7 @@ from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
 from nas.search.evaluate import evaluate as evaluate_arch
 from nas.search.evaluate import export
+from nas.search.exporter import BackgroundExports, ExportJob
 from nas.search.fidelity import RungJudge, rung_epochs
 from nas.search.history import DISCARDED, REQUEUE, History
 from nas.search.lease import Lease, lease_attrs, reap_stale, worker_id
@@ -61,7 +65,9 @@ class SearchContext:
     """Everything a worker loads once: config, space, task, strategy, store, study.
 
     ``evaluator(ctx, arch, trial_number=...) -> Outcome`` evaluates one architecture
-    (default :func:`nas.search.evaluate.evaluate`: tune, train, export).
+    (default :func:`nas.search.evaluate.evaluate`: tune and train); ``exporter(ctx,
+    outcome, trial_number) -> dict`` exports its model to the store (default
+    :func:`nas.search.evaluate.export`).
     """
 
     config: SearchConfig
@@ -72,6 +78,7 @@ class SearchContext:
     study: object
     storage_spec: str
     evaluator: Callable | None = None
+    exporter: Callable | None = None
     #: the task data's identity (:func:`bench.tasks.data_identity`), recorded per trial
     data: str | None = None
 
@@ -135,40 +142,54 @@ def run_worker(ctx: SearchContext, listener: Listener | None = None,
         and StorageError when the storage stays unreachable.
     """
     report = WorkerReport(worker_id())
+    exports = BackgroundExports()
 
     def notify(event: str, history, details: dict) -> None:
         if listener is not None:  # ``history`` may be a callable: read only when needed
             listener(event, history() if callable(history) else history, details)
 
     with graceful_stop():
-        while True:
-            history = _reaped_history(ctx, report)
-            notify("round", history, {})
-            if should_stop is not None and should_stop():
-                report.stopped = "asked to stop"
-                break
-            left = _time_left(ctx, history)
-            if left is not None and left <= 0:
-                report.stopped = "time limit reached"
-                break
-            if not has_room(history, ctx.config.max_evaluations):
-                if history.running:
-                    notify("wait", history, {})
-                    time.sleep(poll_s)
-                    continue
-                report.stopped = "budget reached"
-                break
-            try:
-                with time_up_in(left):
-                    _one_trial(ctx, report, notify)
-            except NothingToPropose as exc:
-                report.stopped = f"nothing left to propose: {exc}"
-                break
-            except TimeUp:
-                report.stopped = "time limit reached"
-                break
+        try:
+            _rounds(ctx, report, notify, exports, poll_s, should_stop)
+        finally:  # stopped for any reason: the pending exports finish their trials first
+            _exported(ctx, report, notify, exports.drain())
+            exports.close()
     notify("stop", ctx.study.history, {"reason": report.stopped})
     return report
+
+
+def _rounds(ctx, report, notify, exports, poll_s, should_stop) -> None:
+    """The worker's rounds, until it stops (``report.stopped`` says why)."""
+    while True:
+        _exported(ctx, report, notify, exports.collect())
+        history = _reaped_history(ctx, report)
+        notify("round", history, {})
+        if should_stop is not None and should_stop():
+            report.stopped = "asked to stop"
+            return
+        left = _time_left(ctx, history)
+        if left is not None and left <= 0:
+            report.stopped = "time limit reached"
+            return
+        if not has_room(history, ctx.config.max_evaluations):
+            if exports.pending:  # our own trials hold the budget: finish their exports
+                _exported(ctx, report, notify, exports.drain())
+                continue
+            if history.running:
+                notify("wait", history, {})
+                time.sleep(poll_s)
+                continue
+            report.stopped = "budget reached"
+            return
+        try:
+            with time_up_in(left):
+                _one_trial(ctx, report, notify, exports)
+        except NothingToPropose as exc:
+            report.stopped = f"nothing left to propose: {exc}"
+            return
+        except TimeUp:
+            report.stopped = "time limit reached"
+            return
 
 
 def _time_left(ctx: SearchContext, history: History) -> float | None:
@@ -186,9 +207,11 @@ def _reaped_history(ctx: SearchContext, report: WorkerReport) -> History:
     return history
 
 
-def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> None:
+def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener,
+               exports: BackgroundExports) -> None:
     """Create, claim, evaluate and finish one trial (or discard it)."""
     study, cfg = ctx.study, ctx.config
+    _exported(ctx, report, notify, exports.settle())  # at most one export stays pending
     trial_id, number = study.create_trial({"worker": report.worker},
                                           lease_attrs(cfg.stale_after_s))
     lease = Lease(study, trial_id, cfg.heartbeat_s, cfg.stale_after_s)
@@ -205,18 +228,22 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener) -> No
             _discard(ctx, trial_id, str(exc))
             report.discarded += 1
             raise
+        exports.release()  # the claim is made: the previous trial may complete now
         notify("start", history, {"number": number, "arch_id": proposal.arch.id,
                                   "origin": proposal.origin})
-        _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
+        _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify, exports)
     except Interrupted as exc:
-        lease.stop()
-        _requeue(ctx, trial_id, "time limit" if isinstance(exc, TimeUp) else "interrupted")
+        if not exports.holds(trial_id):  # trained and exporting: its export finishes it
+            lease.stop()
+            _requeue(ctx, trial_id, "time limit" if isinstance(exc, TimeUp) else "interrupted")
         raise
     finally:
-        lease.stop()
+        if not exports.holds(trial_id):  # the export job stops the lease when it is done
+            lease.stop()
 
 
-def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify) -> None:
+def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify,
+                         exports) -> None:
     study, evaluate = ctx.study, ctx.evaluator or evaluate_arch
     judge = _rung_judge(ctx, trial_id)
     extra = {"judge": judge} if judge is not None else {}
@@ -225,20 +252,34 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify)
     if lease.lost:
         notify("lost", study.history, {"number": number})
         return  # failed as stale while we worked: its architecture is re-queued
-    with critical():  # trained: a signal now waits until the result is recorded
-        done = _record(ctx, trial_id, number, outcome, export)
-        lease.stop()
-    if done:
-        report.trials.append(number)
-        if outcome.failed:
-            report.failed += 1
-        elif outcome.pruned:
-            report.pruned += 1
-        else:
-            report.completed += 1
-    notify("finish", study.history, {"number": number, "arch_id": proposal.arch.id,
-                                       "value": outcome.value, "recorded": done,
-                                       "fail_reason": outcome.attrs.get("fail_reason")})
+    info = {"number": number, "arch_id": proposal.arch.id}
+    job = ExportJob(trial_id, lambda: _export(ctx, number, outcome),
+                    lambda: _record(ctx, trial_id, outcome, lease), {**info, "outcome": outcome})
+    with critical():  # trained: a signal now waits until the result is handed on
+        if ctx.config.background_export and ctx.store is not None and outcome.model is not None:
+            exports.submit(job)  # the next trial starts while this model is exported
+            return
+        job.export()
+        done = job.record()
+    _exported(ctx, report, notify, [(job, done)])
+
+
+def _exported(ctx, report: WorkerReport, notify: Listener, jobs) -> None:
+    """Count and announce trials whose result is recorded (or was refused)."""
+    for job, done in jobs:
+        outcome = job.info["outcome"]
+        if done:
+            report.trials.append(job.info["number"])
+            if outcome.failed:
+                report.failed += 1
+            elif outcome.pruned:
+                report.pruned += 1
+            else:
+                report.completed += 1
+        notify("finish", ctx.study.history, {
+            "number": job.info["number"], "arch_id": job.info["arch_id"],
+            "value": outcome.value, "recorded": done,
+            "fail_reason": outcome.attrs.get("fail_reason")})
 
 
 def _rung_judge(ctx: SearchContext, trial_id: int):
@@ -251,11 +292,16 @@ def _rung_judge(ctx: SearchContext, trial_id: int):
                      cfg.rung_factor, ctx.task.direction == "maximize")
 
 
-def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> bool:
-    """Export, write the attributes and finish the trial; False if someone failed it
-    first (as stale)."""
-    outcome.attrs.update(export(ctx, outcome, number))
+def _export(ctx: SearchContext, number: int, outcome) -> None:
+    """Export the outcome's model to the store (its ``onnx_path`` or ``store_error`` go
+    into the outcome's attributes), then let the model go."""
+    outcome.attrs.update((ctx.exporter or export)(ctx, outcome, number))
     outcome.model = None
+
+
+def _record(ctx: SearchContext, trial_id: int, outcome, lease: Lease) -> bool:
+    """Write the attributes and finish the trial, then stop its lease; False if someone
+    failed it first (as stale)."""
     claimed = ("arch", "arch_id")  # written by the claim already
     try:
         state = "FAIL" if outcome.failed else "PRUNED" if outcome.pruned else "COMPLETE"
@@ -264,6 +310,8 @@ def _record(ctx: SearchContext, trial_id: int, number: int, outcome, export) -> 
                                 value=outcome.value)
     except UpdateFinishedTrialError:
         return False
+    finally:
+        lease.stop()
 
 
 def _discard(ctx: SearchContext, trial_id: int, reason: str) -> None:

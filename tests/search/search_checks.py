@@ -96,7 +96,8 @@ def finish(workdir, *extra) -> dict:
 
 def wait_for_running(workdir, proc, done_at_least: int = 1, timeout: float = 180):
     """Wait until ``done_at_least`` evaluations finished and another one is under way;
-    returns that running trial's record."""
+    returns that running trial's record (the newest: an older one may be waiting for
+    its background export, nas/search/exporter.py)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -104,6 +105,6 @@ def wait_for_running(workdir, proc, done_at_least: int = 1, timeout: float = 180
             history = open_run(workdir / "run").history()
             running = [r for r in history.running if r.arch_id]
             if len(history.evaluated) >= done_at_least and running:
-                return running[0]
+                return running[-1]
         time.sleep(0.05)
     raise AssertionError("the search never reached the wanted state")

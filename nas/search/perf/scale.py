@@ -44,33 +44,46 @@ SHAPE = (13,)  # ffn architectures for 13 features: cheap to sample, plenty of t
 # --- simulated workers ------------------------------------------------------------------
 
 
-def _context(spec: str, study: str, budget: int, eval_s: float):
-    """A search context with random ffn proposals and a sleeping evaluation."""
+def _context(spec: str, study: str, budget: int, eval_s: float, store_dir: str | None = None,
+             background: bool = True):
+    """A search context with random ffn proposals and a sleeping evaluation; with
+    ``store_dir`` the evaluation also returns the architecture's untrained model (for
+    the wine task: 13 features), exported to that store for real, on the worker's
+    background thread or (``background`` False) before the next evaluation."""
     from functools import partial
 
+    from bench.store import OnnxBenchStore
+    from bench.tasks import get_task
     from nas.search.claims import Proposer
     from nas.search.config import SearchConfig
     from nas.search.strategies import RandomStrategy
     from nas.search.study import SearchStudy
-    from nas.search.testing import instant_evaluation
+    from nas.search.testing import instant_evaluation, model_evaluation
     from nas.search.worker import SearchContext
     from nas.space import load_space
 
     space = load_space("ffn")
     config = SearchConfig(grammar="ffn", budget=budget, study=study, storage=spec,
-                          export=False, seed_references=False)
+                          export=store_dir is not None, background_export=background,
+                          seed_references=False)
     opened = SearchStudy.open(spec, study, direction="maximize")
-    return SearchContext(config, space, None, Proposer(RandomStrategy(space, SHAPE, None)),
-                         None, opened, spec, partial(instant_evaluation, seconds=eval_s))
+    proposer = Proposer(RandomStrategy(space, SHAPE, None))
+    if store_dir is None:
+        return SearchContext(config, space, None, proposer, None, opened, spec,
+                             partial(instant_evaluation, seconds=eval_s))
+    return SearchContext(config, space, get_task("wine"), proposer,
+                         OnnxBenchStore(store_dir, create=True), opened, spec,
+                         partial(model_evaluation, seconds=eval_s))
 
 
-def _protocol_worker(spec, study, budget, eval_s, seconds, go, results) -> None:
+def _protocol_worker(spec, study, budget, eval_s, seconds, go, results, store_dir=None,
+                     background=True) -> None:
     import optuna
 
     from nas.search.worker import run_worker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ctx = _context(spec, study, budget, eval_s)
+    ctx = _context(spec, study, budget, eval_s, store_dir, background)
     stop_at = _ready_set_go(go, results, seconds)
     report = run_worker(ctx, poll_s=0.05, should_stop=lambda: time.time() > stop_at)
     results.put(asdict(report))
@@ -101,8 +114,9 @@ def _bare_worker(spec, study, budget, eval_s, seconds, go, results) -> None:
 
 
 def _race(target, spec: str, workers: int, budget: int, eval_s: float, seconds: float,
-          bare: bool) -> tuple[str, list[dict]]:
-    """Run ``workers`` processes of ``target`` on a fresh study for ``seconds``."""
+          bare: bool, **options) -> tuple[str, list[dict]]:
+    """Run ``workers`` processes of ``target`` on a fresh study for ``seconds``
+    (``options``: keyword arguments of ``target``)."""
     import optuna
 
     from nas.search.study import SearchStudy
@@ -116,7 +130,8 @@ def _race(target, spec: str, workers: int, budget: int, eval_s: float, seconds: 
     mp = multiprocessing.get_context("spawn")
     results, go = mp.Queue(), mp.Event()
     procs = [mp.Process(target=target, args=(spec, study, budget, eval_s, seconds, go,
-                                             results)) for _ in range(workers)]
+                                             results), kwargs=options)
+             for _ in range(workers)]
     for proc in procs:
         proc.start()
     for _ in procs:  # every process has imported and opened the study
@@ -366,6 +381,7 @@ def run(quick: bool) -> list[dict]:
             rows += _sweep(specs, worker_counts, budget, eval_s, seconds)
             rows += _growth_rows(specs, big, 30 if quick else 60)
             rows += _whole_loop_rows(specs["journal"], seconds)
+            rows += export_loop_rows(specs["journal"], max(seconds, 8.0), 1 if quick else 3)
     finally:
         if server is not None:
             server.stop()
@@ -416,3 +432,60 @@ def _whole_loop_rows(journal_template: str, seconds: float) -> list[dict]:
     return [{"figure": "whole loop, 2 workers / 1 worker (0.5-s evaluations)",
              "value": rates[2] / rates[1], "unit": "x", "baseline": 1.0, "target": 1.8,
              "detail": f"{rates[1]:.2f} vs {rates[2]:.2f} evaluations/s; {what}"}]
+
+
+def export_loop_rows(journal_template: str, seconds: float, repeats: int) -> list[dict]:
+    """The whole loop with real ONNX exports (export, checker, onnxruntime parity, store
+    with latency) of untrained ffn models after 0.5-s sleeping evaluations, 1 and 2
+    workers, the export inline (the baseline) or on the background thread; the four
+    runs take turns ``repeats`` times. Rows: 2 workers / 1 worker and the fixed cost
+    per evaluation of one worker (finish to finish, less the 0.5 s), medians."""
+    from nas.search.history import History
+
+    modes = ("inline", "background")
+    rates: dict[tuple[str, int], list[float]] = {(m, w): [] for m in modes for w in (1, 2)}
+    costs: dict[str, list[float]] = {m: [] for m in modes}
+    for repeat in range(repeats):
+        for workers in (1, 2):
+            for mode in modes:
+                spec = journal_template.format(tag=f"export-{mode}-{workers}-{repeat}")
+                store = spec.rsplit(".", 1)[0] + "-bench"
+                study, reports = _race(_protocol_worker, spec, workers, 10_000, 0.5, seconds,
+                                       bare=False, store_dir=store,
+                                       background=mode == "background")
+                _check(spec, study, reports)
+                records, finishes = _finishes(spec, study, reports)
+                _check_exported(store, History.of(records))
+                rates[(mode, workers)].append(steady_rate(records))
+                if workers == 1:
+                    costs[mode].append(statistics.median(_overheads(finishes, 0.5)))
+    ratio = {m: statistics.median(rates[(m, 2)]) / statistics.median(rates[(m, 1)])
+             for m in modes}
+    cost = {m: 1000 * statistics.median(costs[m]) for m in modes}
+    what = load_note(f"0.5-s evaluations (sleep) of random ffn architectures, each model "
+                     f"exported with parity and stored (wine, 13 features), journal storage, "
+                     f"{seconds:.0f} s per run, median of {repeats}")
+    return [
+        {"figure": "whole loop with ONNX export, 2 workers / 1 worker, background export",
+         "value": ratio["background"], "unit": "x", "baseline": ratio["inline"],
+         "target": 1.8, "detail": f"baseline: inline export; {what}"},
+        {"figure": "fixed cost per evaluation with ONNX export, 1 worker, background export",
+         "value": cost["background"], "unit": "ms", "baseline": cost["inline"],
+         "ratio": cost["background"] / cost["inline"] if cost["inline"] else math.nan,
+         "detail": f"baseline: inline export; finish to finish less the evaluation; {what}"},
+        {"figure": "whole loop with ONNX export, 2 workers, background vs inline",
+         "value": statistics.median(rates[("background", 2)]), "unit": "evals/s",
+         "baseline": statistics.median(rates[("inline", 2)]), "detail": what},
+    ]
+
+
+def _check_exported(store_dir: str, history) -> None:
+    """Every completed trial of the run has its file in the store (else the figures of
+    a broken export mean nothing)."""
+    from bench.store import OnnxBenchStore
+
+    stored = {row["arch_id"] for _, row in OnnxBenchStore(store_dir).records()}
+    missing = [r.number for r in history.completed
+               if r.arch_id not in stored or "onnx_path" not in r.user_attrs]
+    if missing:
+        raise RuntimeError(f"{store_dir}: completed trial(s) {missing} without their file")

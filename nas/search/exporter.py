@@ -1,0 +1,111 @@
+"""Export off the critical path: a worker trains its next architecture while the last
+trained model is exported, checked and stored on a background thread.
+
+The trial of a model whose export is pending stays RUNNING, with its lease renewed,
+until its export has ended; then one write records the result with ``onnx_path`` (or
+``store_error``) and completes it. So the study's guarantee does not change: every
+completed evaluation has its ONNX file, or says why not. A worker killed while an
+export is pending leaves that trial running; like any trial of a dead worker it is
+failed as stale (with the reason) and its architecture re-queued, so a later worker
+evaluates and exports it again.
+
+Order, so that a search with one worker proposes the same architectures whatever the
+export takes (:class:`BackgroundExports`):
+
+* at most one export is pending while the worker evaluates: before a worker starts a
+  trial, every export but the newest has finished (:meth:`~BackgroundExports.settle`);
+* the newest may complete its trial only after the next trial has claimed its
+  architecture (:meth:`~BackgroundExports.release`): the proposal for trial ``n``
+  always sees trial ``n - 1`` running, as it would see another worker's trial, and every
+  earlier one finished;
+* a worker that stops (budget, time limit, SIGINT/SIGTERM) first waits for its pending
+  exports (:meth:`~BackgroundExports.drain`), so the search's summary counts them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ExportJob:
+    """One trained model to export, then its trial to finish.
+
+    ``export()`` exports and stores the model (its outcome goes into the trial's
+    attributes); ``record()`` writes the result and finishes the trial, returning
+    whether it was recorded; ``info`` is whatever the worker reports when it is done.
+    """
+
+    trial_id: int
+    export: Callable[[], None]
+    record: Callable[[], bool]
+    info: dict = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
+    future: Future | None = field(default=None, repr=False)
+
+    def run(self) -> bool:
+        self.export()
+        self.released.wait()  # see the module docstring: the next claim comes first
+        return self.record()
+
+
+class BackgroundExports:
+    """The pending exports of one worker, run in order on one background thread."""
+
+    def __init__(self):
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: list[ExportJob] = []
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._jobs)
+
+    def holds(self, trial_id: int) -> bool:
+        """Whether the trial ``trial_id`` is waiting for its export here."""
+        return any(job.trial_id == trial_id for job in self._jobs)
+
+    def submit(self, job: ExportJob) -> None:
+        """Start ``job`` after the exports submitted before it."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-export")
+        job.future = self._pool.submit(job.run)
+        self._jobs.append(job)
+
+    def settle(self) -> list[tuple[ExportJob, bool]]:
+        """Wait for every export but the newest (see :meth:`collect` for the result)."""
+        for job in self._jobs[:-1]:
+            job.released.set()
+            job.future.exception()  # waits; collect() raises it
+        return self.collect()
+
+    def release(self) -> None:
+        """Let every pending export finish its trial (the next claim has been made)."""
+        for job in self._jobs:
+            job.released.set()
+
+    def collect(self) -> list[tuple[ExportJob, bool]]:
+        """The exports that have ended, oldest first, with whether their trial was
+        recorded (False: someone finished it first, e.g. failed it as stale). Raises
+        what an export's storage write raised (e.g. StorageError)."""
+        done = []
+        while self._jobs and self._jobs[0].future.done():
+            job = self._jobs.pop(0)
+            done.append((job, job.future.result()))
+        return done
+
+    def drain(self) -> list[tuple[ExportJob, bool]]:
+        """Wait for every pending export (a worker that stops calls this)."""
+        self.release()
+        for job in self._jobs:
+            job.future.exception()
+        return self.collect()
+
+    def close(self) -> None:
+        """Wait for the pending exports and stop the thread."""
+        self.drain()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
