@@ -462,9 +462,11 @@ def export_loop_rows(journal_template: str, seconds: float, repeats: int) -> lis
     ratio = {m: statistics.median(rates[(m, 2)]) / statistics.median(rates[(m, 1)])
              for m in modes}
     cost = {m: 1000 * statistics.median(costs[m]) for m in modes}
+    runs = "; ".join(f"{m} {w} worker(s) " + "/".join(f"{v:.2f}" for v in rates[(m, w)])
+                     for m in modes for w in (1, 2))
     what = load_note(f"0.5-s evaluations (sleep) of random ffn architectures, each model "
                      f"exported with parity and stored (wine, 13 features), journal storage, "
-                     f"{seconds:.0f} s per run, median of {repeats}")
+                     f"{seconds:.0f} s per run, median of {repeats} (evaluations/s: {runs})")
     return [
         {"figure": "whole loop with ONNX export, 2 workers / 1 worker, background export",
          "value": ratio["background"], "unit": "x", "baseline": ratio["inline"],

@@ -152,18 +152,29 @@ def _highest(values: list[float]) -> float:
 
 
 def throughput(budget: int, epochs: int, repeats: int) -> list[dict]:
-    """Figure (b): evaluations/s of the search loop with 1 and with 2 worker processes."""
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    """Figure (b): evaluations/s of the search loop with 1 and with 2 worker processes,
+    with the export on the background thread (the default) and, as the baseline, inline
+    (``--inline-export``, the order before issue 16); the four runs take turns."""
+    modes = ("background", "inline")
+    rates: dict[tuple[str, int], list[float]] = {(m, w): [] for m in modes for w in (1, 2)}
     for repeat in range(repeats):
         for workers in (1, 2):
-            history = _search(OUT / "search" / f"throughput-w{workers}-r{repeat}",
-                              grammar="ffn", task="digits", strategy="random", budget=budget,
-                              epochs=epochs, tune_trials=1, workers=workers, seed=repeat)
-            rates[workers].append(steady_rate(history.evaluated))
-    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+            for mode in modes:
+                history = _search(OUT / "search" / f"throughput-{mode}-w{workers}-r{repeat}",
+                                  grammar="ffn", task="digits", strategy="random",
+                                  budget=budget, epochs=epochs, tune_trials=1,
+                                  workers=workers, seed=repeat,
+                                  background_export=mode == "background")
+                rates[(mode, workers)].append(steady_rate(history.evaluated))
+    med = {key: statistics.median(values) for key, values in rates.items()}
     what = (f"ffn on digits, {budget} evaluations of 1 x {epochs} epochs, random proposals, "
             f"journal storage, ONNX export on; median of {repeats}")
-    return scaling_rows("search loop evaluations/s", one, two, THROUGHPUT_TARGET, what)
+    rows = scaling_rows("search loop evaluations/s", med[("background", 1)],
+                        med[("background", 2)], THROUGHPUT_TARGET,
+                        f"{what}; export on a background thread")
+    rows += scaling_rows("search loop evaluations/s, inline export (baseline)",
+                         med[("inline", 1)], med[("inline", 2)], THROUGHPUT_TARGET, what)
+    return rows
 
 
 def run(quick: bool) -> list[dict]:
