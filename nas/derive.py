@@ -116,7 +116,7 @@ class LeafTable:
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self.leaf_options: dict[tuple, tuple] = {}
         self.mergeable: dict[tuple, bool] = {}
-        self.reachable: dict[tuple, frozenset] = {}
+        self.reaches_cache: dict[tuple, bool] = {}
         self._takes: dict[tuple, bool] = {}
         self._slot_combos: dict[str, tuple] = {}
         self._reach: dict[tuple, tuple[int, int]] = {}
@@ -124,6 +124,9 @@ class LeafTable:
         self._cum_weights: dict[tuple, list[float]] = {}
         #: rule name -> its op's spec (the registry lookup is on every hot path)
         self.spec = {name: get_op(rule.op) for name, rule in grammar.nodes.items()}
+        for rule in grammar.nodes.values():
+            if rule.is_leaf:
+                self.combos(rule)
 
     def candidates(self, rule: NodeRule, x: Any, ctx: Any) -> tuple[Candidate, ...]:
         key = (rule.rule, x, ctx)
@@ -151,7 +154,7 @@ class LeafTable:
         if len(self._cache) > self.MAX_ENTRIES:
             self._cache.clear()
             self._peaks.clear()
-        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reachable, 10),
+        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reaches_cache, 1),
                               (self._takes, 1), (self._rows, 10),
                               (self.leaf_options, 10)):
             if weight * len(cache) > self.MAX_ENTRIES:
@@ -185,22 +188,23 @@ class LeafTable:
     def accepts(self, rule: NodeRule, x: Any, ctx: Any) -> bool:
         """Whether some value choice of ``rule`` takes ``x`` (no candidates are built)."""
         infer, fits = self.spec[rule.rule].infer, self._fits
-        for _, args in self.combos(rule):
+        for _, args in self._combos[rule.rule]:
             out = infer(x, args, ctx)
             if out is not None and fits(out):
                 return True
         return False
 
-    def outputs(self, slot: str, x: Any) -> frozenset:
-        """Every output that one leaf op of ``slot`` makes of ``x`` (cached: a branching
-        asks it for one input and many targets)."""
-        key = (slot, x)
-        found = self.reachable.get(key)
+    def reaches(self, slot: str, x: Any, target: Any) -> bool:
+        """Whether one leaf op of ``slot`` turns ``x`` into ``target`` (cached; the search
+        stops at the first op that does, and the target is mostly ``x`` itself, which
+        the first op of most slots, ``identity``, makes)."""
+        key = (slot, x, target)
+        found = self.reaches_cache.get(key)
         if found is None:
-            found = self.reachable[key] = frozenset(
-                self.spec[rule.rule].infer(x, args, None)
+            found = self.reaches_cache[key] = any(
+                self.spec[rule.rule].infer(x, args, None) == target
                 for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
-                for _, args in self.combos(rule))
+                for _, args in self._combos[rule.rule])
         return found
 
     def combos(self, rule: NodeRule) -> list[tuple[tuple[Value, ...], tuple]]:
@@ -227,7 +231,7 @@ class LeafTable:
         key = (rule.rule, x, ctx)
         found = self._rows.get(key)
         if found is None:
-            found = self._rows[key] = [_UNTYPED] * len(self.combos(rule))
+            found = self._rows[key] = [_UNTYPED] * len(self._combos[rule.rule])
         return found
 
     def typed(self, rule: NodeRule, row: list, i: int, x: Any, ctx: Any) -> Candidate | None:
@@ -237,7 +241,7 @@ class LeafTable:
         if found is not _UNTYPED:
             return found
         spec = self.spec[rule.rule]
-        values, args = self.combos(rule)[i]
+        values, args = self._combos[rule.rule][i]
         out = spec.infer(x, args, ctx)
         found = None
         if out is not None and self._fits(out):
@@ -301,11 +305,12 @@ class Deriver:
 
     def sample(self, rule: str, x: Any, ctx: Any = None, depth: int = 1) -> tuple[Node, Any] | None:
         """A random derivation of ``rule`` for input ``x``, or None if none fits."""
-        snap = self.budget.snapshot()
+        budget = self.budget
+        snap = budget.nodes, budget.params, budget.macs, budget.reserved
         result = (self._sample_choice(rule, x, ctx, depth) if rule in self.g.choices
                   else self._sample_node(self.g.nodes[rule], x, ctx, depth))
         if result is None:
-            self.budget.restore(snap)
+            budget.nodes, budget.params, budget.macs, budget.reserved = snap
         return result
 
     def _sample_choice(self, rule: str, x: Any, ctx: Any, depth: int):
@@ -366,10 +371,17 @@ class Deriver:
             return self._retry(self._sample_branching, rule, x, depth)
         if kind == "routing":
             return self._retry(self._sample_routing, rule, x, depth)
-        if not self.leaves.takes(rule, x, ctx):
+        leaves = self.leaves
+        key = (rule.rule, x, ctx)
+        takes = leaves._takes.get(key)
+        if takes is None:
+            takes = leaves._takes[key] = leaves.accepts(rule, x, ctx)
+        if not takes:
             return None
         params_left, macs_left = self._left()
-        leaves, row = self.leaves, self.leaves.row(rule, x, ctx)
+        row = leaves._rows.get(key)
+        if row is None:
+            row = leaves.row(rule, x, ctx)
 
         def usable(i: int) -> Candidate | None:
             c = row[i]
@@ -536,7 +548,7 @@ class Deriver:
 
     def _leaf_reaches(self, slot: str, part: Any, target: Any) -> bool:
         """Whether one leaf op of ``slot`` turns ``part`` into ``target``."""
-        return target in self.leaves.outputs(slot, part)
+        return self.leaves.reaches(slot, part, target)
 
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
@@ -559,7 +571,9 @@ class Deriver:
             row = rows.get(rule.rule)
             if row is None:
                 row = rows[rule.rule] = leaves.row(rule, part, None)
-            c = leaves.typed(rule, row, i, part, None)
+            c = row[i]
+            if c is _UNTYPED:
+                c = leaves.typed(rule, row, i, part, None)
             return (rule.op, c) if c is not None and keeps_open(c) else None
 
         def exhaustive():  # the options that keep_open accepts, in their order
