@@ -14,8 +14,8 @@ export takes (:class:`BackgroundExports`):
 
 * at most one export is pending while the worker evaluates: before a worker starts a
   trial, every export but the newest has finished (:meth:`~BackgroundExports.settle`);
-* the newest may complete its trial only after the next trial has claimed its
-  architecture (:meth:`~BackgroundExports.release`): the proposal for trial ``n``
+* the newest starts, and completes its trial, only after the next trial has claimed
+  its architecture (:meth:`~BackgroundExports.release`): the proposal for trial ``n``
   always sees trial ``n - 1`` running, as it would see another worker's trial, and every
   earlier one finished;
 * a worker that stops (budget, time limit, SIGINT/SIGTERM) first waits for its pending
@@ -47,8 +47,10 @@ class ExportJob:
     future: Future | None = field(default=None, repr=False)
 
     def run(self) -> bool:
+        # the next trial's claim comes first (see the module docstring), and the export
+        # starts after it: it would slow the claim's reads and writes down for nothing
+        self.released.wait()
         self.export()
-        self.released.wait()  # see the module docstring: the next claim comes first
         return self.record()
 
 
