@@ -116,7 +116,7 @@ class LeafTable:
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self.leaf_options: dict[tuple, tuple] = {}
         self.mergeable: dict[tuple, bool] = {}
-        self.reaches_cache: dict[tuple, bool] = {}
+        self.reachable: dict[tuple, frozenset] = {}
         self._takes: dict[tuple, bool] = {}
         self._slot_combos: dict[str, tuple] = {}
         self._reach: dict[tuple, tuple[int, int]] = {}
@@ -154,7 +154,7 @@ class LeafTable:
         if len(self._cache) > self.MAX_ENTRIES:
             self._cache.clear()
             self._peaks.clear()
-        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reaches_cache, 1),
+        for cache, weight in ((self._viable, 1), (self.mergeable, 1), (self.reachable, 10),
                               (self._takes, 1), (self._rows, 10),
                               (self.leaf_options, 10)):
             if weight * len(cache) > self.MAX_ENTRIES:
@@ -194,15 +194,14 @@ class LeafTable:
                 return True
         return False
 
-    def reaches(self, slot: str, x: Any, target: Any) -> bool:
-        """Whether one leaf op of ``slot`` turns ``x`` into ``target`` (cached; the search
-        stops at the first op that does, and the target is mostly ``x`` itself, which
-        the first op of most slots, ``identity``, makes)."""
-        key = (slot, x, target)
-        found = self.reaches_cache.get(key)
+    def outputs(self, slot: str, x: Any) -> frozenset:
+        """Every output that one leaf op of ``slot`` makes of ``x`` (cached: a branching
+        asks it for one input and many targets, most of which no op reaches)."""
+        key = (slot, x)
+        found = self.reachable.get(key)
         if found is None:
-            found = self.reaches_cache[key] = any(
-                self.spec[rule.rule].infer(x, args, None) == target
+            found = self.reachable[key] = frozenset(
+                self.spec[rule.rule].infer(x, args, None)
                 for rule in self.grammar.derivable_rules[slot] if rule.is_leaf
                 for _, args in self._combos[rule.rule])
         return found
@@ -548,7 +547,7 @@ class Deriver:
 
     def _leaf_reaches(self, slot: str, part: Any, target: Any) -> bool:
         """Whether one leaf op of ``slot`` turns ``part`` into ``target``."""
-        return self.leaves.reaches(slot, part, target)
+        return target in self.leaves.outputs(slot, part)
 
     def _mergeable_leaf(self, slot: str, part: Any, merge_slot: str, outs: list, k: int,
                         later: str | None):
