@@ -11,13 +11,17 @@ first creates its trial (RUNNING), then reads the whole study:
   sees the others and steps back. A trial that steps back is *discarded* (FAIL with
   ``nas:discarded``; it spent nothing). A cheap check before creating a trial makes
   this a rare race at the very end of the budget.
-* **Dedupe.** The worker writes the proposed ``arch_id`` to its trial, then reads the
-  study; if any *other* evaluated or running trial holds the same id, it backs off and
-  proposes again, in the same trial (after a short random pause, so two workers that
-  back off from each other do not meet again in lockstep). For two trials that both
-  keep an id, the one whose final write came second would have read the other's claim:
-  so no architecture is evaluated twice. (Both may back off; that only costs a
-  re-proposal.)
+* **Dedupe.** The worker writes the proposed ``arch_id`` and ``function_key`` to its
+  trial, then reads the study; if any *other* evaluated or running trial holds the same
+  id or the same function key, it backs off and proposes again, in the same trial (after
+  a short random pause, so two workers that back off from each other do not meet again
+  in lockstep). For two trials that both keep a key, the one whose final write came
+  second would have read the other's claim: so no architecture, and no network, is
+  evaluated twice. (Both may back off; that only costs a re-proposal.)
+
+The function key (:mod:`nas.canonical`) makes two strings of one network one
+evaluation: ``sequential(M, identity)`` is not evaluated after ``M``. Trials of a study
+written before keys existed hold their arch id only, so a study resumes unchanged.
 
 Re-queued architectures (of stale or interrupted trials) are proposed before anything
 new, then the grammar's references (``--seed-references``), then the strategy's.
@@ -25,11 +29,13 @@ new, then the grammar's references (``--seed-references``), then the strategy's.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Sequence
 
 from nas.architecture import Architecture
+from nas.canonical import function_key
 from nas.errors import ArchitectureError, SamplingError
 from nas.search.history import History
 from nas.search.strategies import Proposal, Strategy
@@ -67,31 +73,54 @@ class Proposer:
         strategy: proposes new architectures from the history.
         references: ``(name, arch)`` pairs to evaluate first (``--seed-references``).
         seed: the search seed (see :func:`proposal_rng`).
+        function_keys: key claims by function too (:mod:`nas.canonical`); False keys
+            them by arch id only, as before function keys (``nas perf dedup``'s baseline).
     """
 
     def __init__(self, strategy: Strategy, references: Sequence[tuple[str, Architecture]] = (),
-                 seed: int = 0):
+                 seed: int = 0, function_keys: bool = True):
         self.strategy, self.references, self.seed = strategy, list(references), seed
+        self.function_keys = function_keys
 
     def propose(self, history: History, trial_id: int, number: int, attempt: int) -> Proposal:
-        """The next architecture for trial ``trial_id``; raises NothingToPropose."""
+        """The next architecture for trial ``trial_id``, with its ``function_key`` in
+        its attrs (when known); raises NothingToPropose."""
         rng = proposal_rng(self.seed, number, attempt)
         queue = history.requeued(exclude_trial_id=trial_id)
         if queue:
             record = queue[0] if attempt == 0 else rng.choice(queue)
             arch = self.strategy.space.parse(record.arch)
-            return Proposal(arch, "requeue", (record.arch_id,))
+            return self.keyed(Proposal(arch, "requeue", (record.arch_id,)))
         for name, arch in self.references:
-            if not history.holds(arch.id, trial_id):
-                return Proposal(arch, f"reference:{name}")
+            proposal = self.keyed(Proposal(arch, f"reference:{name}"))
+            if not held(history, proposal, trial_id):
+                return proposal
         for _ in range(MAX_FRESH_TRIES):
-            proposal = self.strategy.propose(history, rng)
-            if not history.holds(proposal.arch.id, trial_id):
+            proposal = self.keyed(self.strategy.propose(history, rng))
+            if not held(history, proposal, trial_id):
                 return proposal
         raise NothingToPropose(
             f"{MAX_FRESH_TRIES} proposals in a row were already evaluated or claimed "
             f"({history.consuming} evaluations so far): the space looks exhausted for "
             "this task")
+
+
+    def keyed(self, proposal: Proposal) -> Proposal:
+        """``proposal`` with its architecture's function key in its attrs (unchanged when
+        keys are off, or the strategy has no input shape to type the architecture on)."""
+        shape = self.strategy.input_shape
+        if not self.function_keys or not shape:
+            return proposal
+        try:
+            key = function_key(self.strategy.space, proposal.arch, shape)
+        except ArchitectureError:  # it cannot be typed here: its arch id stands alone
+            return proposal
+        return dataclasses.replace(proposal, attrs={**proposal.attrs, "function_key": key})
+
+
+def held(history: History, proposal: Proposal, trial_id: int | None = None) -> bool:
+    """Whether ``proposal``'s architecture or network is held (:meth:`History.holds`)."""
+    return history.holds(proposal.arch.id, trial_id, proposal.attrs.get("function_key"))
 
 
 def claim(study, history: History, trial_id: int, number: int, proposer: Proposer,
@@ -113,7 +142,7 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
         study.update(trial_id, attrs, clear=written - kept)
         written |= kept
         history = study.history()
-        if not history.rivals(trial_id, arch.id):
+        if not history.rivals(trial_id, arch.id, proposal.attrs.get("function_key")):
             return proposal, history
         time.sleep(random.uniform(0, pause_s * (attempt + 1)))  # break lockstep
     raise NothingToPropose(f"trial {number} lost the claim {MAX_CLAIM_ROUNDS} times in a "

@@ -44,6 +44,8 @@ class TrialRecord:
     value: float | None
     arch: str | None = None
     arch_id: str | None = None
+    #: the architecture's function key (:mod:`nas.canonical`); None in older studies
+    function_key: str | None = None
     worker: str | None = None
     fail_reason: str | None = None
     lease_until: float | None = None
@@ -57,6 +59,12 @@ class TrialRecord:
     @property
     def running(self) -> bool:
         return self.state == "RUNNING"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """What this trial's claim holds: its arch id and its function key (when
+        recorded; a trial of an older study holds its arch id only)."""
+        return tuple(key for key in (self.arch_id, self.function_key) if key)
 
     @property
     def evaluated(self) -> bool:
@@ -89,6 +97,7 @@ def from_frozen(trial) -> TrialRecord:
         value=value,
         arch=user.get("arch"),
         arch_id=user.get("arch_id"),
+        function_key=user.get("function_key"),
         worker=user.get("worker"),
         fail_reason=user.get("fail_reason"),
         lease_until=_float(system.get(LEASE_UNTIL)),
@@ -119,7 +128,8 @@ class FinishedIndex:
         self.order: list[TrialRecord] = []
         self.evaluated: list[int] = []  # positions in ``order``
         self.requeued: list[int] = []
-        self.holders: dict[str, list[int]] = {}  # arch id -> positions of evaluated holders
+        # arch id or function key -> positions of the evaluated trials that hold it
+        self.holders: dict[str, list[int]] = {}
         for record in records:
             self.add(record)
 
@@ -129,8 +139,8 @@ class FinishedIndex:
         self.order.append(record)
         if record.evaluated:
             self.evaluated.append(seq)
-            if record.arch_id:
-                self.holders.setdefault(record.arch_id, []).append(seq)
+            for key in record.keys:
+                self.holders.setdefault(key, []).append(seq)
         elif record.requeue:
             self.requeued.append(seq)
 
@@ -220,48 +230,57 @@ class History:
 
     # --- claims and the re-run queue --------------------------------------------------
 
-    def holds(self, arch_id: str, exclude_trial_id: int | None = None) -> bool:
-        """Whether ``arch_id`` is not to be proposed: held by an evaluated or running
-        trial (other than ``exclude_trial_id``), or given up after :data:`MAX_REQUEUES`
-        re-queues."""
-        return bool(self.rivals(exclude_trial_id, arch_id)) or arch_id in self.given_up_ids()
+    def holds(self, arch_id: str, exclude_trial_id: int | None = None,
+              function_key: str | None = None) -> bool:
+        """Whether an architecture is not to be proposed: its ``arch_id`` or its
+        ``function_key`` (:mod:`nas.canonical`: another string of the same network) is
+        held by an evaluated or running trial (other than ``exclude_trial_id``), or was
+        given up after :data:`MAX_REQUEUES` re-queues."""
+        keys = {key for key in (arch_id, function_key) if key}
+        return bool(self.rivals(exclude_trial_id, arch_id, function_key)
+                    or keys & self._given_up)
 
     def claimed_ids(self, exclude_trial_id: int | None = None) -> set[str]:
-        """Architecture ids not to propose (see :meth:`holds`), all of them."""
+        """Architecture ids and function keys not to propose (see :meth:`holds`), all
+        of them."""
         index = self._index[0]
-        held = {arch for arch, where in index.holders.items() if self._seen(where)}
-        held |= {r.arch_id for r in self._running
-                 if r.arch_id and r.trial_id != exclude_trial_id}
+        held = {key for key, where in index.holders.items() if self._seen(where)}
+        held |= {key for r in self._running if r.trial_id != exclude_trial_id
+                 for key in r.keys}
         return held | self.given_up_ids()
 
     @cached_property
     def _given_up(self) -> frozenset[str]:
         counts: dict[str, int] = {}
         for r in self._finished(self._index[0].requeued):
-            if r.arch_id:
-                counts[r.arch_id] = counts.get(r.arch_id, 0) + 1
-        return frozenset(arch_id for arch_id, n in counts.items() if n >= MAX_REQUEUES)
+            for key in r.keys:
+                counts[key] = counts.get(key, 0) + 1
+        return frozenset(key for key, n in counts.items() if n >= MAX_REQUEUES)
 
     def given_up_ids(self) -> set[str]:
-        """Architectures re-queued :data:`MAX_REQUEUES` times or more."""
+        """Architectures (ids and function keys) re-queued :data:`MAX_REQUEUES` times
+        or more."""
         return set(self._given_up)
 
-    def rivals(self, trial_id: int | None, arch_id: str) -> list[TrialRecord]:
-        """Other evaluated or running trials that hold ``arch_id``."""
-        where = self._index[0].holders.get(arch_id, [])
+    def rivals(self, trial_id: int | None, arch_id: str,
+               function_key: str | None = None) -> list[TrialRecord]:
+        """Other evaluated or running trials that hold ``arch_id`` or ``function_key``."""
+        keys = [key for key in (arch_id, function_key) if key]
+        holders = self._index[0].holders
+        where = sorted({seq for key in keys for seq in holders.get(key, ())})
         found = [r for r in self._finished(where) if r.trial_id != trial_id]
         return found + [r for r in self._running
-                        if r.arch_id == arch_id and r.trial_id != trial_id]
+                        if r.trial_id != trial_id and not set(keys).isdisjoint(r.keys)]
 
     def requeued(self, exclude_trial_id: int | None = None) -> list[TrialRecord]:
         """Re-queued trials whose architecture nobody holds, oldest first, one per arch."""
         queue, seen = [], set()
         candidates = sorted(self._finished(self._index[0].requeued), key=lambda r: r.number)
         for r in candidates:
-            if (r.arch and r.arch_id and r.arch_id not in seen
-                    and not self.holds(r.arch_id, exclude_trial_id)):
+            if (r.arch and r.arch_id and seen.isdisjoint(r.keys)
+                    and not self.holds(r.arch_id, exclude_trial_id, r.function_key)):
                 queue.append(r)
-                seen.add(r.arch_id)
+                seen.update(r.keys)
         return queue
 
     def counts(self) -> dict[str, int]:

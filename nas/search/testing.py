@@ -29,7 +29,9 @@ import torch
 
 from bench.store import OnnxBenchStore
 from bench.tasks import get_task
+from nas.architecture import Architecture
 from nas.builder import build_model
+from nas.canonical import function_key
 from nas.search.claims import Proposer
 from nas.search.config import SearchConfig
 from nas.search.evaluate import Outcome, export
@@ -42,20 +44,30 @@ from nas.space import load_space
 
 class FixedStrategy(Strategy):
     """Proposes the first of ``archs`` that the history does not hold yet (so that all
-    workers contend for the same one), else the first."""
+    workers contend for the same one), else the first.
+
+    With an ``input_shape`` the proposals are typed on it, so claims also hold their
+    function keys (:mod:`nas.canonical`), and an architecture whose network is held
+    counts as held; without one (the default) claims hold arch ids only.
+    """
 
     name = "fixed"
 
-    def __init__(self, space, archs):
-        super().__init__(space, (), None)
+    def __init__(self, space, archs, input_shape: tuple[int, ...] = ()):
+        super().__init__(space, input_shape, None)
         self.archs = list(archs)
+        self.keys = [(arch.id, function_key(space, arch, input_shape) if input_shape else None)
+                     for arch in self.archs]
+
+    def free(self, history: History) -> list[Architecture]:
+        """The architectures whose id and function key nobody holds, in order."""
+        taken = history.claimed_ids()
+        return [arch for arch, (arch_id, key) in zip(self.archs, self.keys, strict=True)
+                if arch_id not in taken and key not in taken]
 
     def propose(self, history: History, rng) -> Proposal:
-        taken = history.claimed_ids()
-        for arch in self.archs:
-            if arch.id not in taken:
-                return Proposal(arch, "fixed")
-        return Proposal(self.archs[0], "fixed")
+        free = self.free(history)
+        return Proposal(free[0] if free else self.archs[0], "fixed")
 
 
 class SpreadStrategy(FixedStrategy):
@@ -66,8 +78,7 @@ class SpreadStrategy(FixedStrategy):
     name = "spread"
 
     def propose(self, history: History, rng) -> Proposal:
-        taken = history.claimed_ids()
-        free = [arch for arch in self.archs if arch.id not in taken]
+        free = self.free(history)
         return Proposal(rng.choice(free) if free else self.archs[0], "spread")
 
 
@@ -100,18 +111,20 @@ def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str],
                      eval_seconds: float = 0.0, heartbeat_s: float = 1.0,
                      stale_after_s: float = 5.0, spread: bool = False,
                      store_dir: str | None = None, export_seconds: float = 0.0,
-                     background_export: bool = True) -> SearchContext:
+                     background_export: bool = True,
+                     input_shape: tuple[int, ...] = ()) -> SearchContext:
     """A :class:`SearchContext` whose evaluations are instant (see the module docstring);
     ``spread`` proposes with :class:`SpreadStrategy` instead of :class:`FixedStrategy`;
     ``store_dir``: evaluations return a model, exported there (``export_seconds`` late,
-    on the worker's background thread unless ``background_export`` is False)."""
+    on the worker's background thread unless ``background_export`` is False);
+    ``input_shape``: claims hold function keys on that shape (:class:`FixedStrategy`)."""
     space = load_space(grammar)
     archs = [space.parse(text) for text in arch_texts]
     config = SearchConfig(grammar=grammar, budget=budget, study=study, storage=spec,
                           export=store_dir is not None, heartbeat_s=heartbeat_s,
                           stale_after_s=stale_after_s, background_export=background_export)
     opened = SearchStudy.open(spec, study, direction="maximize")
-    strategy = (SpreadStrategy if spread else FixedStrategy)(space, archs)
+    strategy = (SpreadStrategy if spread else FixedStrategy)(space, archs, input_shape)
     if store_dir is None:
         return SearchContext(config, space, None, Proposer(strategy), None, opened, spec,
                              partial(instant_evaluation, seconds=eval_seconds))
@@ -123,10 +136,12 @@ def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str],
 
 def protocol_worker(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
                     start_at: float, eval_seconds: float, results, spread: bool = False,
-                    store_dir: str | None = None, export_seconds: float = 0.0) -> None:
+                    store_dir: str | None = None, export_seconds: float = 0.0,
+                    input_shape: tuple[int, ...] = ()) -> None:
     """One racing worker process: wait for ``start_at`` (wall clock), then run the loop."""
     ctx = protocol_context(spec, study, grammar, arch_texts, budget, eval_seconds,
-                           spread=spread, store_dir=store_dir, export_seconds=export_seconds)
+                           spread=spread, store_dir=store_dir, export_seconds=export_seconds,
+                           input_shape=input_shape)
     time.sleep(max(0.0, start_at - time.time()))
     report = run_worker(ctx, poll_s=0.05)
     results.put(asdict(report))
@@ -134,20 +149,21 @@ def protocol_worker(spec: str, study: str, grammar: str, arch_texts: list[str], 
 
 def run_protocol_race(spec: str, study: str, grammar: str, arch_texts: list[str], budget: int,
                       workers: int, eval_seconds: float = 0.0, start_delay: float = 3.0,
-                      spread: bool = False, store_dir: str | None = None
+                      spread: bool = False, store_dir: str | None = None,
+                      input_shape: tuple[int, ...] = ()
                       ) -> tuple[History, list[WorkerReport]]:
     """Race ``workers`` processes on one study; returns its history and their reports.
 
     ``spread``: each trial proposes a random free architecture (:class:`SpreadStrategy`)
     rather than all workers the same one (for timings); ``store_dir``: evaluations
-    return models, exported there."""
+    return models, exported there; ``input_shape``: claims hold function keys."""
     SearchStudy.open(spec, study, direction="maximize")  # create it before the race
     mp = multiprocessing.get_context("spawn")
     results = mp.Queue()
     start_at = time.time() + start_delay  # after every process has imported torch
     procs = [mp.Process(target=protocol_worker, args=(spec, study, grammar, arch_texts,
                                                       budget, start_at, eval_seconds, results,
-                                                      spread, store_dir))
+                                                      spread, store_dir, 0.0, input_shape))
              for _ in range(workers)]
     for proc in procs:
         proc.start()
