@@ -138,8 +138,9 @@ def run_worker(ctx: SearchContext, listener: Listener | None = None,
         should_stop: checked between evaluations; True stops the worker.
 
     Returns:
-        WorkerReport. Raises Interrupted on SIGINT/SIGTERM (after recording the trial)
-        and StorageError when the storage stays unreachable.
+        WorkerReport, once the exports it ran in the background have finished their
+        trials (whatever stopped it). Raises Interrupted on SIGINT/SIGTERM (after
+        recording the trial) and StorageError when the storage stays unreachable.
     """
     report = WorkerReport(worker_id())
     exports = BackgroundExports()

@@ -112,12 +112,18 @@ def test_the_worker_and_the_search_summary_wait_for_pending_exports(tmp_path, wo
 
 
 @pytest.mark.slow
-def test_a_killed_workers_pending_export_is_redone_by_the_next_worker(tmp_path, archs):
+@pytest.mark.parametrize("kind", ["journal",
+                                  pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_killed_workers_pending_export_is_redone_by_the_next_worker(kind, tmp_path, archs,
+                                                                     request):
     spec, bench = str(tmp_path / "s.journal"), str(tmp_path / "bench")
-    study = SearchStudy.open(spec, "s", direction="maximize")
+    name = f"killed-{os.getpid()}-{time.time_ns()}"
+    if kind == "postgresql":
+        spec = request.getfixturevalue("postgres_url")
+    study = SearchStudy.open(spec, name, direction="maximize")
     mp = multiprocessing.get_context("spawn")
     results = mp.Queue()  # held: the child unpickles it after this line
-    proc = mp.Process(target=protocol_worker, args=(spec, "s", "ffn", texts(archs), 4,
+    proc = mp.Process(target=protocol_worker, args=(spec, name, "ffn", texts(archs), 4,
                                                     time.time(), 0.1, results),
                       kwargs={"store_dir": bench, "export_seconds": 30.0})
     proc.start()
@@ -131,7 +137,7 @@ def test_a_killed_workers_pending_export_is_redone_by_the_next_worker(tmp_path, 
     assert pending.running and "onnx_path" not in pending.user_attrs
     assert not list(OnnxBenchStore(bench, create=True).records())  # its file was never written
 
-    ctx = protocol_context(spec, "s", "ffn", texts(archs), budget=4, store_dir=bench)
+    ctx = protocol_context(spec, name, "ffn", texts(archs), budget=4, store_dir=bench)
     report = run_worker(ctx, poll_s=0.05)  # the resume: reaps, re-runs, exports
     history = ctx.study.history()
     killed = history.get(pending.trial_id)
