@@ -160,6 +160,12 @@ class LeafTable:
             if weight * len(cache) > self.MAX_ENTRIES:
                 cache.clear()
 
+    def clear(self) -> None:
+        """Forget everything typed so far (it is typed again on demand)."""
+        for cache in (self._cache, self._peaks, self._viable, self.leaf_options, self.mergeable,
+                      self.reachable, self._takes, self._rows):
+            cache.clear()
+
     def reach(self, alts: tuple[str, ...]) -> tuple[int, int]:
         """Largest smallest-completion size and depth among ``alts``."""
         found = self._reach.get(alts)

@@ -77,6 +77,11 @@ class Space:
                                                arch.depth, [])
         raise SamplingError(self._cannot_sample(shape, head))
 
+    def clear_caches(self) -> None:
+        """Drop what sampling has cached (it grows to some 10^5 objects over thousands of
+        samples; later samples are the same, only slower until the caches refill)."""
+        self._leaves.clear()
+
     def _head_fits(self, head: HeadSpec | None, out, params: int, macs: int) -> bool:
         """Whether ``head`` takes ``out`` and the whole model stays within the limits
         (as :meth:`check` counts it, head included)."""

@@ -108,6 +108,15 @@ def test_cache_trimming_does_not_change_what_a_seed_gives():
     assert [small.sample((3, 32, 32), seed=i) for i in range(40)] == fresh
 
 
+def test_clearing_the_caches_does_not_change_what_a_seed_gives():
+    space = Space(load_grammar("einspace"))
+    first = [space.sample((3, 32, 32), seed=i) for i in range(30)]
+    assert space._leaves._rows  # sampling filled the caches
+    space.clear_caches()
+    assert not space._leaves._rows and not space._leaves.mergeable
+    assert [space.sample((3, 32, 32), seed=i) for i in range(30)] == first
+
+
 def test_an_impossible_request_raises_sampling_error():
     space = load_space("ptrnet")
     with pytest.raises(SamplingError, match="no valid architecture"):
