@@ -58,8 +58,13 @@ def test_every_completed_trial_ends_with_its_file_on_every_storage(kind, tmp_pat
 
 
 @pytest.mark.slow
-def test_two_worker_processes_export_every_trial(tmp_path, archs):
-    history, reports = run_protocol_race(str(tmp_path / "s.journal"), "race", "ffn",
+@pytest.mark.parametrize("kind", ["journal", "sqlite",
+                                  pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_worker_processes_export_every_trial(kind, tmp_path, archs, request):
+    spec = {"journal": str(tmp_path / "s.journal"), "sqlite": str(tmp_path / "s.db")}.get(kind)
+    if kind == "postgresql":
+        spec = request.getfixturevalue("postgres_url")
+    history, reports = run_protocol_race(spec, f"race-{os.getpid()}-{time.time_ns()}", "ffn",
                                          texts(archs), budget=6, workers=2, eval_seconds=0.2,
                                          spread=True, store_dir=str(tmp_path / "bench"))
     assert sum(r.completed for r in reports) == len(history.completed) == 6
@@ -147,3 +152,18 @@ def test_a_killed_workers_pending_export_is_redone_by_the_next_worker(kind, tmp_
     assert len(redone) == 1 and redone[0].user_attrs["origin"] == "requeue"
     assert report.completed == 4 and len(history.evaluated) == 4
     check_exported(bench, history)
+
+
+@pytest.mark.slow
+def test_a_one_worker_search_with_background_export_is_reproducible(workdir):
+    def search(out):
+        run_search(SearchConfig(grammar="ffn", task="wine", budget=6, strategy="evolution",
+                                population=4, epochs=2, tune_trials=1, out=out,
+                                seed_references=False))
+        history = SearchStudy.open(f"{out}/study.journal", "ffn-wine", create=False).history()
+        check_exported(f"{out}/bench", history)
+        return [(r.arch_id, r.user_attrs["origin"], r.value) for r in history.records]
+
+    first, second = search("runs/a"), search("runs/b")
+    assert first == second
+    assert any(origin.startswith(("mutation", "crossover")) for _, origin, _ in first)
