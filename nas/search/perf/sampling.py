@@ -85,7 +85,13 @@ for i in range(int(sys.argv[2])):
     arch = space.sample(shape, seed=i)
     typed = space.check(arch, shape)
     nodes.append(typed.nodes); params.append(typed.params)
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# Linux's ru_maxrss keeps the forking parent's peak across exec (the perf process holds
+# torch: ~300 MB); the child's own peak is VmHWM
+try:
+    with open("/proc/self/status") as f:
+        rss_mb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"rss_mb": rss_mb, "nodes": nodes, "params": params}))
 """
 
