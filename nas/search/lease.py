@@ -65,8 +65,19 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        return not _zombie(pid)
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but its parent has not collected it yet (Linux): it
+    still exists for ``kill(pid, 0)`` but will never renew a lease again."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False  # gone meanwhile, or no /proc: the kill check above decides
+    return stat[stat.rindex(")") + 2:].startswith(("Z", "X"))  # state follows "(comm) "
 
 
 def stale_reason(record: TrialRecord, now: float, stale_after_s: float,

@@ -249,7 +249,9 @@ def _restore(state: dict) -> None:
 
 def _watch(ctx, view, procs, results, poll_s: float) -> list:
     messages = []
-    while any(p.is_alive() for p in procs):
+    # every is_alive() call, not any()'s first True: it reaps a dead worker, and until
+    # then its PID still exists (a zombie) for the other workers' stale check
+    while any([p.is_alive() for p in procs]):
         messages += _drain(results)
         view.update(ctx.study.history())
         time.sleep(poll_s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -108,3 +109,42 @@ def wait_for_running(workdir, proc, done_at_least: int = 1, timeout: float = 180
                 return running[-1]
         time.sleep(0.05)
     raise AssertionError("the search never reached the wanted state")
+
+
+def kill_9_mid_trial(workdir, proc, settle_s: float = 0.5, timeout: float = 180):
+    """``kill -9`` a worker of the search ``proc`` while it is provably in the middle of a
+    trial; returns that trial's record, read while its worker was frozen.
+
+    A running trial seen in the study may finish before a signal lands (a tiny task trains
+    in about a second, less than a loaded machine may take between the read and the kill),
+    and then nothing is left to re-queue. So the worker named on the trial is frozen first
+    (SIGSTOP) and the trial read again: still running (training, or waiting for its
+    background export), it cannot finish any more and the kill lands mid-trial; finished
+    meanwhile, the worker is thawed and the next one tried.
+    """
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        seen = wait_for_running(workdir, proc, timeout=deadline - time.time())
+        pid = int(seen.worker.rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(settle_s)  # a write it sent just before the stop reaches the storage
+        victim = open_run(workdir / "run").history().get(seen.trial_id)
+        if victim.running:
+            os.kill(pid, signal.SIGKILL)
+            return victim
+        os.kill(pid, signal.SIGCONT)
+    raise AssertionError("no worker was ever frozen in the middle of a trial")
+
+
+def check_killed_trial(history, victim) -> None:
+    """The trial a worker was running when it was killed (:func:`kill_9_mid_trial`) was
+    failed as stale and its architecture re-queued; so was any other trial it left
+    running (an older one waiting for its background export, nas/search/exporter.py, or
+    a newer one), and those were its last trials: every earlier one had finished."""
+    killed = history.get(victim.trial_id)
+    assert killed.state == "FAIL" and killed.requeue, killed
+    mine = [r for r in history.records if r.worker == victim.worker]
+    reaped = [r for r in mine if "is no longer running" in (r.fail_reason or "")]
+    assert killed in reaped and all(r.requeue or r.discarded for r in reaped), reaped
+    first = min(r.number for r in reaped)
+    assert all(r in reaped for r in mine if r.number >= first), mine

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 
 import pytest
-from search_checks import check_run, finish, open_run, start, wait_for_running
+from search_checks import (
+    check_killed_trial,
+    check_run,
+    finish,
+    kill_9_mid_trial,
+    open_run,
+    start,
+    wait_for_running,
+)
 
 pytestmark = pytest.mark.slow
 
 def test_kill_9_mid_trial_then_resume_loses_and_repeats_nothing(workdir):
     proc = start(workdir, "-n", "4")
-    victim = wait_for_running(workdir, proc)
-    proc.send_signal(signal.SIGKILL)
+    victim = kill_9_mid_trial(workdir, proc)  # the search's one worker is its own process
     proc.wait()
     before = {r.number: r for r in open_run(workdir / "run").history().evaluated}
     summary = finish(workdir, "-n", "4")
     history = check_run(workdir / "run", 4)
-    killed = history.get(victim.trial_id)
-    assert killed.state == "FAIL" and killed.requeue
-    assert "is no longer running" in killed.fail_reason
+    check_killed_trial(history, victim)
     rerun = [r for r in history.evaluated if r.arch_id == victim.arch_id]
     assert len(rerun) == 1 and rerun[0].number > victim.number
     assert rerun[0].user_attrs["origin"] == "requeue"
@@ -60,13 +64,11 @@ def test_two_workers_share_one_study_exactly(workdir):
 
 def test_a_killed_worker_is_replaced_by_the_other_one(workdir):
     proc = start(workdir, "-n", "5", "--workers", "2")
-    victim = wait_for_running(workdir, proc)
-    os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    victim = kill_9_mid_trial(workdir, proc)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     history = check_run(workdir / "run", 5)
-    killed = history.get(victim.trial_id)
-    assert killed.state == "FAIL" and killed.requeue
+    check_killed_trial(history, victim)
     assert [r.arch_id for r in history.evaluated].count(victim.arch_id) == 1
     summary = json.loads(out.strip().splitlines()[-1])
     assert any("exit code -9" in w["stopped"] for w in summary["workers"])

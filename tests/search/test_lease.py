@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from nas.search.history import HOST_KEY, LEASE_UNTIL, REQUEUE
 from nas.search.lease import Lease, host_key, reap_stale, stale_reason, worker_id
@@ -44,6 +45,22 @@ def test_a_dead_process_on_this_host_is_stale_at_once(study):
     record = study.record(trial_id)
     assert record.state == "FAIL" and record.requeue
     assert "is no longer running" in record.fail_reason
+
+
+def test_a_killed_process_not_yet_collected_by_its_parent_is_stale_at_once(study):
+    """A worker killed while its sibling works stays a zombie until the parent waits for
+    it; its PID still exists, yet its trial must not wait for the lease to expire."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        while not Path(f"/proc/{proc.pid}/stat").read_text().split(") ")[1].startswith("Z"):
+            time.sleep(0.05)  # exited, and not waited for: a zombie
+        trial_id = running_trial(study, f"{socket.gethostname()}:{proc.pid}",
+                                 time.time() + 3600, host=host_key())
+        reap_stale(study, study.history(), stale_after_s=3600)
+        record = study.record(trial_id)
+        assert record.state == "FAIL" and "is no longer running" in record.fail_reason
+    finally:
+        proc.wait()
 
 
 def test_live_trials_are_left_alone(study):

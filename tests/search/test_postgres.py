@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import uuid
 
 import pytest
-from search_checks import SEARCH, check_run, wait_for_running
+from search_checks import SEARCH, check_killed_trial, check_run, kill_9_mid_trial
 
 from nas.search.testing import run_protocol_faults, run_protocol_race
 
@@ -60,12 +58,12 @@ def test_a_killed_worker_on_postgresql_is_replaced(postgres_url, workdir):
     proc = subprocess.Popen([*SEARCH, "-n", "5", "--workers", "2", "--storage", url,
                              "--study", study], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    victim = wait_for_running(workdir, proc)
-    os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    victim = kill_9_mid_trial(workdir, proc)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     history = check_run(workdir / "run", 5)
-    assert history.get(victim.trial_id).requeue
+    check_killed_trial(history, victim)
+    assert [r.arch_id for r in history.evaluated].count(victim.arch_id) == 1
     assert json.loads(out.strip().splitlines()[-1])["storage"].startswith("postgresql")
     status = subprocess.run([sys.executable, "-m", "nas", "status", "--storage", url,
                              "--study", study, "--json"], capture_output=True, text=True,
