@@ -83,27 +83,51 @@ class ImportReport:
         return f"{self.new} new, {len(self.updated)} updated, {self.unchanged} unchanged"
 
 
-def import_scores(store, csv_path, *, task=None, metric=None,
-                  higher_is_better=None) -> ImportReport:
-    """Check every row of ``csv_path`` and add its model to ``store`` under grammar ``foreign``.
+@dataclass(frozen=True)
+class ScoreFile:
+    """A score CSV whose every row has been checked (:func:`read_score_file`); nothing
+    has been written anywhere yet."""
+
+    path: Path
+    items: tuple[_Prepared, ...]
+
+
+def read_score_file(csv_path, *, task=None, metric=None,
+                    higher_is_better=None) -> ScoreFile:
+    """Read and check every row of ``csv_path`` without touching a store (so that a bad
+    CSV leaves nothing behind, not even a new store's directory).
 
     ``task`` / ``metric`` / ``higher_is_better`` are defaults for rows that leave those
-    columns empty (defaults: ``unknown``, ``accuracy``, from the metric). A row whose
-    record is already stored unchanged is not rewritten. Returns an
-    :class:`ImportReport`. Raises StoreError naming the CSV line for a missing or
-    unreadable file, an invalid model, a missing or impossible score (NaN, infinite,
-    outside its metric's range), a value of the wrong type, or an unknown column.
+    columns empty (defaults: ``unknown``, ``accuracy``, from the metric). Raises
+    StoreError naming the CSV line for a missing or unreadable file, an invalid model, a
+    missing or impossible score (NaN, infinite, outside its metric's range), a value of
+    the wrong type, a model listed twice, or an unknown column.
     """
     csv_path = Path(csv_path)
     rows = _read_csv(csv_path)
     defaults = {"task": task or "unknown", "metric": metric or "accuracy"}
     if higher_is_better is not None:
         defaults["higher_is_better"] = higher_is_better
-    prepared = [_prepare(csv_path, line, row, defaults) for line, row in rows]
+    prepared = tuple(_prepare(csv_path, line, row, defaults) for line, row in rows)
     _refuse_duplicates(csv_path, prepared)
+    return ScoreFile(csv_path, prepared)
+
+
+def import_scores(store, scores, *, task=None, metric=None,
+                  higher_is_better=None) -> ImportReport:
+    """Add the models of a score CSV to ``store`` under grammar ``foreign``.
+
+    ``scores`` is the CSV's path, checked here by :func:`read_score_file` (with ``task``,
+    ``metric`` and ``higher_is_better``), or a :class:`ScoreFile` it returned. A row
+    whose record is already stored unchanged is not rewritten. Returns an
+    :class:`ImportReport`; raises StoreError as :func:`read_score_file` does.
+    """
+    if not isinstance(scores, ScoreFile):
+        scores = read_score_file(scores, task=task, metric=metric,
+                                 higher_is_better=higher_is_better)
     stored = {row["onnx_path"]: row for row in store.state().rows}
     records, new, updated, unchanged = [], 0, [], 0
-    for item in prepared:
+    for item in scores.items:
         old = stored.get(relative_path(item.row))
         diff = _differences(old, item.row) if old is not None else None
         if diff == {}:

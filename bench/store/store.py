@@ -193,16 +193,17 @@ class OnnxBenchStore:
 
     def import_scores(
         self,
-        csv_path: str | os.PathLike,
+        scores,
         *,
         task: str | None = None,
         metric: str | None = None,
         higher_is_better: bool | None = None,
     ):
-        """Import foreign ONNX files listed in a CSV; returns an
-        :class:`~bench.store.foreign.ImportReport` (new, updated, unchanged records);
-        see :mod:`bench.store.foreign`."""
-        return import_scores(self, csv_path, task=task, metric=metric,
+        """Import foreign ONNX files listed in a CSV (its path, or the
+        :class:`~bench.store.foreign.ScoreFile` that ``read_score_file`` checked before
+        the store was opened); returns an :class:`~bench.store.foreign.ImportReport`
+        (new, updated, unchanged records); see :mod:`bench.store.foreign`."""
+        return import_scores(self, scores, task=task, metric=metric,
                              higher_is_better=higher_is_better)
 
     def merge(self, other_roots: Sequence[str | os.PathLike]):

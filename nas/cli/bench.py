@@ -13,8 +13,9 @@ from pathlib import Path
 import typer
 
 from nas.cli.app import app, fail
+from nas.errors import StoreError
 from nas.json_text import dumps
-from nas.paths import output_file, read_text
+from nas.paths import output_dir, output_file, read_text
 
 DEFAULT_STORE = Path("runs/bench")
 STORE_OPTION = typer.Option(DEFAULT_STORE, "--store", "-s", help="Store directory.")
@@ -196,8 +197,14 @@ def import_(
                                          help="The scores are errors/losses."),
 ) -> None:
     """Import foreign ONNX files with their scores (grammar "foreign"); creates the store."""
-    report = _open(store, create=True).import_scores(
-        scores, task=task, metric=metric, higher_is_better=False if lower_is_better else None)
+    # the score file (onnx): only for this command, not at `nas` start-up
+    from bench.store.foreign import read_score_file
+
+    output_dir(store, "store", StoreError)  # a file in its way: said before the CSV's problems
+    # every row is checked before the store is opened: a bad CSV creates no store directory
+    checked = read_score_file(scores, task=task, metric=metric,
+                              higher_is_better=False if lower_is_better else None)
+    report = _open(store, create=True).import_scores(checked)
     typer.echo(f"{scores}: {len(report.records)} model(s) into {store}: {report.summary()}")
     for change in report.updated:
         typer.echo(f"  updated {change.describe()}")

@@ -88,3 +88,17 @@ def test_path_helpers(files):
     ]:
         with pytest.raises(NasError, match=message):
             check(files / path)
+
+
+@pytest.mark.parametrize("csv_name, fragment", [
+    ("latin1.csv", "not UTF-8 text"),  # undecodable
+    ("columns.csv", "needs a 'path' column"),  # wrong header
+    ("rows.csv", "rows.csv:2: "),  # a row naming a missing model file
+    ("missing.csv", "does not exist"),
+])
+def test_a_failed_import_leaves_no_store_directory(files, csv_name, fragment):
+    (files / "rows.csv").write_text("path,score\nnowhere.onnx,0.5\n")
+    store = files / "new" / "bench"
+    assert_clean_error(run_cli("bench", "import", files / csv_name, "--store", store),
+                       fragment)
+    assert not (files / "new").exists()  # neither the store nor a parent of it
