@@ -19,6 +19,7 @@ to do next.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from nas.errors import StorageError, first_line
+from nas.errors import NotAJournalError, StorageError, first_line
 
 T = TypeVar("T")
 
@@ -141,6 +142,8 @@ def _journal(path: Path, create: bool):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the folder of {str(path)!r}: {exc}") from exc
+    else:
+        _check_journal_file(path)
     try:
         backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=_lock(path))
         return optuna.storages.JournalStorage(backend)
@@ -149,6 +152,50 @@ def _journal(path: Path, create: bool):
     except Exception as exc:  # a corrupt journal raises from Optuna's replay
         raise StorageError(f"journal file {str(path)!r} cannot be read ({first_line(exc)}): "
                            "it is not an Optuna journal or it is damaged") from exc
+
+
+#: the start of every SQLite 3 database file
+_SQLITE_HEADER = b"SQLite format 3\x00"
+#: how much of a journal's first line is read to tell whether it is a journal record
+_FIRST_LINE_BYTES = 1 << 16
+
+
+def _check_journal_file(path: Path) -> None:
+    """Refuse an existing file that is not an Optuna journal.
+
+    Optuna skips a last line that is not a complete JSON record (a write cut short), so a
+    file of one such "line" (a database, binary data, a text line) would read as an empty
+    study, and a search would append its records to it. So its first line must be a
+    journal record: a JSON object with an ``op_code`` (or, with no line end yet, the
+    start of one: a first write cut short).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.readline(_FIRST_LINE_BYTES)
+    except OSError as exc:
+        raise StorageError(f"cannot open journal file {str(path)!r}: {exc}") from exc
+    if not head or _journal_record(head):
+        return
+    what = ("a SQLite database: pass sqlite:///" + str(path)
+            if head.startswith(_SQLITE_HEADER) else
+            "not an Optuna journal (its first line is not a journal record): check the "
+            "path, or name a new file for a new study")
+    raise NotAJournalError(f"storage {str(path)!r} is {what}")
+
+
+def _journal_record(head: bytes) -> bool:
+    """Whether ``head`` (a file's first line, or its start) is a journal record."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if not text.endswith("\n"):  # no line end yet: the first write may have been cut short
+        return text.startswith("{") and text.isprintable()
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
 
 
 def _lock(path: Path):

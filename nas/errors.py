@@ -51,6 +51,12 @@ class StorageError(NasError):
     """The Optuna storage URL is malformed or the database cannot be reached."""
 
 
+class NotAJournalError(StorageError):
+    """A file given as a journal storage holds something else (a database, binary data,
+    text): read as a journal it would look like an empty study, and a search would
+    append to it."""
+
+
 class StudyMismatchError(StorageError):
     """A study is resumed with other data or settings than it was created with."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from search_checks import check_run
@@ -92,6 +93,29 @@ def test_status_errors_are_one_line(workdir, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert run_app(["status"]) == 2
     assert "no runs directory" in capsys.readouterr().err
+
+
+def not_journals(workdir) -> dict:
+    """Files that are not journals, each as Optuna would read it as one: an empty study."""
+    sqlite3.connect(workdir / "db.journal").execute("create table t(x)").connection.commit()
+    files = {"db.journal": "is a SQLite database: pass sqlite:///db.journal",
+             "noise.bin": "is not an Optuna journal", "notes.txt": "is not an Optuna journal"}
+    (workdir / "noise.bin").write_bytes(bytes(b for b in range(256) if b != 10) * 8)
+    (workdir / "notes.txt").write_text("my notes\n")
+    return files
+
+
+@pytest.mark.parametrize("command", [["search", "-g", "ffn", "-t", "wine", "-n", "1"],
+                                     ["status", "--study", "x"]])
+def test_a_file_that_is_not_a_journal_is_refused_as_storage(workdir, capsys, command):
+    for name, message in not_journals(workdir).items():
+        before = (workdir / name).read_bytes()
+        assert run_app([*command, "--storage", name]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: storage '{name}' "), err
+        assert len(err.splitlines()) == 1 and message in err
+        assert (workdir / name).read_bytes() == before  # nothing appended to it
+    assert not (workdir / "runs").exists()
 
 
 def interrupt(*args, **kwargs):
