@@ -17,7 +17,7 @@ from nas.errors import NasError, StorageError
 from nas.json_text import dumps
 from nas.paths import input_dir
 from nas.search.config import DEFAULT_STALE_AFTER_S, SearchConfig
-from nas.search.progress import SearchProgress
+from nas.search.progress import SearchProgress, budget_count
 
 #: rows of the leaderboard printed when a search ends
 TOP_ROWS = 5
@@ -218,11 +218,13 @@ def _print_status(state) -> None:
     from rich.table import Table
 
     console = Console()
-    budget = state.budget if state.budget is not None else "?"
-    done = state.completed + state.failed
-    console.print(f"[bold]{state.study}[/] in {state.storage}: {done}/{budget} evaluated "
-                  f"({state.completed} completed, {state.failed} failed), {state.running} "
-                  f"running, {state.requeued} re-queued, {state.discarded} discarded")
+    # pruned trials were evaluated too (up to a rung): they count against the budget
+    count, over = budget_count(state.completed + state.failed + state.pruned, state.budget)
+    outcomes = f"{state.completed} completed, {state.failed} failed" + (
+        f", {state.pruned} pruned" if state.pruned else "")
+    console.print(f"[bold]{state.study}[/] in {state.storage}: {count} evaluated "
+                  f"({f'{over}; ' if over else ''}{outcomes}), {state.running} running, "
+                  f"{state.requeued} re-queued, {state.discarded} discarded")
     if state.settings is not None:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(state.settings.items()))
         console.print(f"scores made with: {shown}; data {state.data}", highlight=False)

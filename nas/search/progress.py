@@ -40,6 +40,17 @@ def _budget_eta(history: History, budget: int) -> float | None:
     return remaining * mean / max(1, len(history.running))
 
 
+def budget_count(done: int, budget: int | None) -> tuple[str, str | None]:
+    """``done`` evaluations against ``budget``, as ``("5/16", None)``; without a budget
+    ``("8", None)``; and ``("8", "budget 2 reached")`` when the study holds more than its
+    budget (a resume gave a smaller one), where ``8/2`` would read as a miscount."""
+    if budget is None:
+        return str(done), None
+    if done > budget:
+        return str(done), f"budget {budget} reached"
+    return f"{done}/{budget}", None
+
+
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -96,7 +107,9 @@ class SearchProgress:
         if self._seen is None:  # first call: what was there before this session
             self._seen = {r.number for r in finished}
             if finished:
-                self.note(f"resuming: {self._count(len(finished))} evaluations done")
+                count, over = budget_count(len(finished), self.budget)
+                self.note(f"resuming: {count} evaluations done"
+                          + (f" ({over})" if over else ""))
         new = [r for r in finished if r.number not in self._seen]
         self._seen.update(r.number for r in new)
         best = history.best()

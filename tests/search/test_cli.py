@@ -43,7 +43,17 @@ def test_json_summary_and_status(workdir, capsys):
     assert status["stale"] == [] and len(status["workers"]) == 1
     assert status["best"]["arch_id"] == summary["best_arch_id"]
     assert run_app(["status", "--storage", "runs/w/study.journal"]) == 0
-    assert "2/2 evaluated" in capsys.readouterr().out
+    assert "2/2 evaluated (2 completed, 0 failed)" in capsys.readouterr().out
+    # resumed with a smaller budget: it evaluates nothing, and no count reads "2/1"
+    assert run_app([*args[:5], "-n", "1", *args[7:]]) == 0
+    captured = capsys.readouterr()
+    assert "resuming: 2 evaluations done (budget 1 reached)" in captured.err
+    resumed = last_json(captured.out)
+    assert resumed["budget"] == 1 and resumed["trials_completed"] + resumed["trials_failed"] == 2
+    assert run_app(["status", "--run", "runs/w"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "w in runs/w/study.journal: 2 evaluated (budget 1 reached; 2 completed" in shown
+    assert "2/1" not in shown
 
 
 def test_a_csv_task_names_its_study_after_the_file(workdir, capsys):
