@@ -12,8 +12,10 @@ which module holds which weights, as for a branch order):
   chains of modules; nested chains are one chain (composition is associative);
 * **no-ops leave the chain**: ``identity``, and a ``flatten`` of a vector
   (``nn.Flatten(1)`` of ``(B, D)``);
-* **adjacent permutes compose** into one (dropped when the product is the identity), and
-  ``relu`` after ``relu`` is one ``relu`` (idempotent);
+* **adjacent permutes compose** into one (dropped when the product is the identity),
+  after elementwise activations move behind them (an activation commutes with a permute:
+  ``permute(2,1) ; relu ; permute(2,1)`` is ``relu``), and ``relu`` after ``relu`` is
+  one ``relu`` (idempotent);
 * **commutative aggregations over clones**: ``add`` and ``mul`` of clone branches are a
   sum (product) of terms: the order of the branches is not kept, and a clone branching
   of the same aggregation inside a branch adds its terms to the outer ones
@@ -45,6 +47,8 @@ KEY_PREFIX = KEY_VERSION + ":"
 
 #: ops whose composition with themselves is themselves
 _IDEMPOTENT = frozenset({"relu"})
+#: elementwise ops without parameters or randomness: they commute with any permute
+_ELEMENTWISE = frozenset({"relu", "leakyrelu", "gelu", "silu", "selu", "tanh"})
 #: aggregations whose result does not depend on the order of their inputs
 _COMMUTATIVE = frozenset({"add", "mul"})
 
@@ -159,18 +163,27 @@ def _is_noop(node: Node, info: NodeInfo) -> bool:
 
 
 def _simplify(terms: list[Term]) -> list[Term]:
-    """Compose adjacent permutes, merge repeated idempotent ops (one pass, left to right)."""
+    """Move elementwise ops before permutes, compose adjacent permutes, merge repeated
+    idempotent ops (left to right, on a stack)."""
     out: list[Term] = []
     for term in terms:
-        if out and term in _IDEMPOTENT and out[-1] == term:
-            continue
-        if out and _is_permute(term) and _is_permute(out[-1]):
-            order = _compose(_order(out.pop()), _order(term))
-            if order != tuple(range(1, len(order) + 1)):
-                out.append(f"permute({','.join(map(str, order))})")
-            continue
-        out.append(term)
+        _push(out, term)
     return out
+
+
+def _push(out: list[Term], term: Term) -> None:
+    if out and term in _ELEMENTWISE and _is_permute(out[-1]):
+        permute = out.pop()  # f(P x) = P f(x) for an elementwise f
+        _push(out, term)
+        out.append(permute)
+    elif out and term in _IDEMPOTENT and out[-1] == term:
+        return
+    elif out and _is_permute(term) and _is_permute(out[-1]):
+        order = _compose(_order(out.pop()), _order(term))
+        if order != tuple(range(1, len(order) + 1)):
+            out.append(f"permute({','.join(map(str, order))})")
+    else:
+        out.append(term)
 
 
 def _is_permute(term: Term) -> bool:

@@ -32,6 +32,13 @@ SAME = {
     "composed-permutes": (IMG, "sequential(routing(permute(2,3,1), identity, permute(2,3,1)), "
                                "norm)",
                           "sequential(routing(permute(3,1,2), identity, identity), norm)", False),
+    "activations-through-permutes": (SEQ, "routing(permute(2,1), sequential(relu, tanh), "
+                                          "permute(2,1))",
+                                     "sequential(relu, tanh)", False),
+    "activation-behind-a-permute": (SEQ, "sequential(routing(permute(2,1), gelu, identity), "
+                                         "linear(16))",
+                                    "sequential(routing(identity, gelu, permute(2,1)), "
+                                    "linear(16))", False),
     "relu-relu": (SEQ, "sequential(linear(32), sequential(relu, relu))",
                   "sequential(linear(32), relu)", False),
     "group-concat": (SEQ, "sequential(branch2(group(1), identity, identity, concat(1)), "
@@ -62,6 +69,8 @@ DIFFERENT = {
                         "branch2(group(1), sequential(linear(16), relu), linear(16), add)"),
     "dot-order": (SEQ, "branch2(clone, linear(16), sequential(linear(16), relu), dot)",
                   "branch2(clone, sequential(linear(16), relu), linear(16), dot)"),
+    "softmax-through-a-permute": (IMG, "routing(permute(1,3,2), softmax, permute(1,3,2))",
+                                  "routing(identity, softmax, identity)"),
     "activation-order": (SEQ, "sequential(relu, tanh)", "sequential(tanh, relu)"),
     "leakyrelu-twice": (SEQ, "sequential(leakyrelu, leakyrelu)",
                         "routing(identity, leakyrelu, identity)"),
