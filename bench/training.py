@@ -97,9 +97,11 @@ class Budget:
 class TrainResult:
     """Outcome of :func:`train_model`.
 
-    ``val_score`` is the best validation score over epochs, ``test_score`` the test score
-    of the weights of that epoch (``best_epoch``); ``epochs`` counts epochs run;
-    ``history`` has one dict per epoch: epoch, train_loss, val_score, lr, seconds.
+    ``val_score`` is the best validation score over epochs (the lower validation loss
+    among epochs of equal score: a small validation set ties often), ``val_loss`` the
+    task's loss on the validation split at that epoch, ``test_score`` the test score of
+    the weights of that epoch (``best_epoch``); ``epochs`` counts epochs run; ``history``
+    has one dict per epoch: epoch, train_loss, val_score, val_loss, lr, seconds.
     """
 
     val_score: float
@@ -109,6 +111,7 @@ class TrainResult:
     seconds: float
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False  # ``on_epoch`` ended the run before ``max_epochs``
+    val_loss: float = math.nan
 
 
 def train_model(model: nn.Module, task: Task, hparams: HParams | None = None,
@@ -180,20 +183,23 @@ class _Loop:
         self.on_epoch: Callable[[int, float], bool] | None = None
 
     def run(self, trial) -> TrainResult:
-        best_val, best_epoch, best_state, history = None, 0, None, []
+        best_val, best_loss, best_epoch, best_state, history = None, math.inf, 0, None, []
         for epoch in range(1, self.budget.max_epochs + 1):
             t0 = time.perf_counter()
             loss = self.train_epoch()
             if not math.isfinite(loss):
                 raise TrainingError(f"training loss became {loss} in epoch {epoch} "
                                     f"(lr={self.hp.lr:.3g}); a lower learning rate may help")
-            val = evaluate(self.model, self.task, self.task.val, self.dev, self.eval_batch_size)
+            val, val_loss = evaluate_with_loss(self.model, self.task, self.task.val, self.dev,
+                                               self.eval_batch_size)
             if not math.isfinite(val):
                 raise TrainingError(f"validation {self.task.metric} is {val} in epoch {epoch}")
             history.append({"epoch": epoch, "train_loss": loss, "val_score": val,
-                            "lr": self.lrs[self.step - 1], "seconds": time.perf_counter() - t0})
-            if best_val is None or _better(val, best_val, self.task.higher_is_better):
-                best_val, best_epoch = val, epoch
+                            "val_loss": val_loss, "lr": self.lrs[self.step - 1],
+                            "seconds": time.perf_counter() - t0})
+            if best_val is None or _better(val, best_val, self.task.higher_is_better) or (
+                    val == best_val and val_loss < best_loss):
+                best_val, best_loss, best_epoch = val, val_loss, epoch
                 best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             if epoch < self.budget.max_epochs:  # a finished run is never thrown away
                 self.check_time(f"after epoch {epoch}")
@@ -206,7 +212,8 @@ class _Loop:
         test = evaluate(self.model, self.task, self.task.test, self.dev, self.eval_batch_size)
         return TrainResult(best_val, test, best_epoch, len(history),
                            time.perf_counter() - self.started, history,
-                           stopped_early=len(history) < self.budget.max_epochs)
+                           stopped_early=len(history) < self.budget.max_epochs,
+                           val_loss=best_loss)
 
     def train_epoch(self) -> float:
         """One pass over the shuffled training rows; returns the mean minibatch loss."""
@@ -295,6 +302,17 @@ def evaluate(model: nn.Module, task: Task, split: Split, device: torch.device | 
              batch_size: int = 1024) -> float:
     """The task metric of ``model`` on ``split``."""
     return task.score(predict(model, split.x, device, batch_size), split)
+
+
+def evaluate_with_loss(model: nn.Module, task: Task, split: Split,
+                       device: torch.device | str = "cpu", batch_size: int = 1024
+                       ) -> tuple[float, float]:
+    """(the task metric, the task's loss) of ``model`` on ``split``, from one pass; a
+    non-finite loss is reported as inf (it only breaks ties between equal scores)."""
+    outputs = predict(model, split.x, device, batch_size)
+    with torch.no_grad():
+        loss = float(task.loss(outputs, split.y.to(outputs.device)))
+    return task.score(outputs, split), loss if math.isfinite(loss) else math.inf
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -114,8 +114,9 @@ class HParamSpace:
 class TuneResult:
     """Outcome of :func:`tune_architecture`.
 
-    ``best_val``/``test_score``/``best_hparams``/``epochs`` belong to the completed trial
-    with the best validation score; ``seconds`` is the wall time of the whole study;
+    ``best_val``/``val_loss``/``test_score``/``best_hparams``/``epochs`` belong to the
+    completed trial with the best validation score (the lower validation loss on ties);
+    ``seconds`` is the wall time of the whole study;
     ``trials`` has one dict per trial (number, state, val_score, test_score, hparams,
     epochs, seconds, reason).
     """
@@ -130,6 +131,7 @@ class TuneResult:
     n_failed: int
     fail_reasons: list[str] = field(default_factory=list)
     trials: list[dict] = field(default_factory=list)
+    val_loss: float = math.nan
 
     @property
     def stopped_early(self) -> bool:
@@ -214,7 +216,8 @@ def _run_trial(study, build_fn, task: Task, space: HParamSpace, budget: Budget,
     else:
         study.tell(trial, result.val_score)
         record.update(state="COMPLETE", val_score=result.val_score,
-                      test_score=result.test_score, epochs=result.epochs,
+                      val_loss=result.val_loss, test_score=result.test_score,
+                      epochs=result.epochs,
                       stopped_early=result.stopped_early)
     record["seconds"] = time.perf_counter() - t0
     return record
@@ -229,9 +232,10 @@ def _summarise(records: list[dict], task: Task, seconds: float) -> TuneResult:
         raise TrainingError(f"all {len(records)} tuning trials failed or were pruned: "
                             + ("; ".join(reasons) or "no trial completed"))
     sign = 1 if task.higher_is_better else -1
-    best = max(done, key=lambda r: sign * r["val_score"])
+    # equal scores (frequent on a small validation split): the lower validation loss
+    best = max(done, key=lambda r: (sign * r["val_score"], -r["val_loss"]))
     return TuneResult(
-        best_val=best["val_score"], test_score=best["test_score"],
+        best_val=best["val_score"], val_loss=best["val_loss"], test_score=best["test_score"],
         best_hparams=best["hparams"], epochs=best["epochs"], seconds=seconds,
         n_trials=len(records), n_pruned=sum(r["state"] == "PRUNED" for r in records),
         n_failed=len(failed), fail_reasons=reasons, trials=records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +44,29 @@ class Space:
         return f"Space({self.name!r}, hash={self.hash})"
 
     # --- sampling -------------------------------------------------------------------
+
+    def with_stop_probability(self, probability: float | None) -> Space:
+        """This space with its sampler's pinned probabilities raised to ``probability``.
+
+        The grammar's ``//@ p(RULE -> ALT) = P`` directives pin one alternative of a
+        recursive rule; in the built-in grammars it is the one that stops the recursion
+        (a leaf module, the last layer). Each pinned P becomes ``max(P, probability)``,
+        so samples and resampled subtrees are smaller and cheaper, and a search starts
+        from small networks that its mutations grow (docs/search.md, "Start small").
+        Rules, parsing, checking and costs are unchanged; only sampling differs. The
+        space itself is returned when nothing would change (``probability`` None, or no
+        directive below it).
+        """
+        if probability is None:
+            return self
+        probs = {rule: {alt: max(p, probability) for alt, p in table.items()}
+                 for rule, table in self.grammar.probs.items()}
+        if probs == self.grammar.probs:
+            return self
+        # a sum above 1 would be refused by the grammar loader: scale each rule back to 1
+        probs = {rule: _at_most_one(table) for rule, table in probs.items()}
+        return Space(dataclasses.replace(self.grammar, probs=probs), self.limits)
+
 
     def sample(self, input_shape: Shape, seed: int | random.Random = 0,
                head: HeadSpec | None = None) -> Architecture:
@@ -206,6 +230,11 @@ class Space:
         """The grammar's hand-written reference architectures with their input shapes."""
         return {name: (self.parse(text), shape)
                 for name, (shape, text) in self.grammar.references.items()}
+
+
+def _at_most_one(table: dict[str, float]) -> dict[str, float]:
+    total = sum(table.values())
+    return table if total <= 1.0 else {alt: p / total for alt, p in table.items()}
 
 
 def _subtree_params(typed: TypedArchitecture, path: tuple[int, ...]) -> int:

@@ -73,6 +73,7 @@ def evaluate(ctx, arch: Architecture, *, trial_number: int, judge=None) -> Outco
         return Outcome(None, {**attrs, "fail_reason": f"non-finite score {tuned.best_val}"})
     attrs.update(
         val_score=float(tuned.best_val), test_score=float(tuned.test_score),
+        val_loss=float(tuned.val_loss),
         hparams=tuned.best_hparams, train_seconds=round(tuned.seconds, 3),
         epochs=int(tuned.epochs), inner_trials=tuned.n_trials,
         inner_failed=tuned.n_failed, inner_pruned=tuned.n_pruned)
@@ -96,9 +97,11 @@ def _base_attrs(ctx, arch: Architecture) -> dict:
 
 def _best_index(tuned) -> int:
     """Position (in build order) of the inner trial ``tune_architecture`` picked: the
-    completed trial with the best validation score, the earliest on ties."""
+    completed trial with the best validation score and validation loss, the earliest on
+    ties."""
     for i, record in enumerate(tuned.trials):
         if (record["state"] == "COMPLETE" and record["val_score"] == tuned.best_val
+                and record["val_loss"] == tuned.val_loss
                 and record["test_score"] == tuned.test_score):
             return i
     raise AssertionError("tune_architecture's best trial is not among its trials")

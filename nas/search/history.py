@@ -297,9 +297,19 @@ class History:
     # --- scores ---------------------------------------------------------------------
 
     def best(self) -> TrialRecord | None:
-        """The completed trial with the best validation score (earliest on ties)."""
+        """The completed trial with the best validation score (see :func:`fitness`)."""
         scored = [r for r in self.records if r.score is not None]
         if not scored:
             return None
-        sign = 1.0 if self.maximize else -1.0
-        return max(scored, key=lambda r: (sign * r.score, -r.number))
+        return max(scored, key=lambda r: fitness(r, self.maximize))
+
+
+def fitness(record: TrialRecord, maximize: bool) -> tuple[float, float, int]:
+    """The order in which completed trials are better (``max`` picks the best): the
+    validation score, then the lower validation loss (a 270-row validation split ties
+    often near the top, and a tie broken by trial number would keep the first of many
+    equal networks), then the earlier trial. Trials without a recorded loss (studies
+    from before it was recorded) rank below those with one at an equal score."""
+    sign = 1.0 if maximize else -1.0
+    loss = _float(record.user_attrs.get("val_loss"))
+    return (sign * record.score, -(loss if loss is not None else math.inf), -record.number)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from nas.architecture import Architecture
 from nas.errors import NasError
-from nas.search.history import History, TrialRecord
+from nas.search.history import History, TrialRecord, fitness
 from nas.search.strategies import Proposal, Strategy
 
 #: defaults of ``--candidates`` and ``--predictor-warmup``: candidates ranked per
@@ -333,10 +333,9 @@ class PredictorStrategy(Strategy):
 
     @staticmethod
     def _best(history: History) -> list[TrialRecord]:
-        """Completed trials, best first (earliest on ties)."""
-        sign = 1.0 if history.maximize else -1.0
+        """Completed trials, best first (:func:`~nas.search.history.fitness`)."""
         scored = [r for r in history.records if r.score is not None and r.arch]
-        return sorted(scored, key=lambda r: (-sign * r.score, r.number))
+        return sorted(scored, key=lambda r: fitness(r, history.maximize), reverse=True)
 
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from nas.architecture import Architecture
 from nas.heads import HeadSpec
 from nas.mutation import small_mutation
-from nas.search.history import History, TrialRecord
+from nas.search.history import History, TrialRecord, fitness
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ class EvolutionStrategy(Strategy):
                     rng: random.Random) -> TrialRecord:
         """The fittest of ``tournament`` members drawn without replacement."""
         contestants = rng.sample(population, min(self.tournament, len(population)))
-        sign = 1.0 if maximize else -1.0
-        return max(contestants, key=lambda r: (sign * r.score, -r.number))
+        return max(contestants, key=lambda r: fitness(r, maximize))
 
     def _arch(self, record: TrialRecord) -> Architecture:
         if record.arch not in self._parsed:

@@ -44,4 +44,7 @@ def make_strategy(config, space, task) -> Strategy:
     Raises:
         UnknownNameError: ``config.strategy`` is not registered (the message lists them).
     """
-    return STRATEGIES.get(config.strategy)(config, space, task)
+    # start small (docs/search.md): proposals are drawn from the resized sampler; the
+    # study's identity and every check still use the grammar's own space
+    sampling_space = space.with_stop_probability(config.stop_probability)
+    return STRATEGIES.get(config.strategy)(config, sampling_space, task)

@@ -82,8 +82,10 @@ class SpreadStrategy(FixedStrategy):
         return Proposal(rng.choice(free) if free else self.archs[0], "spread")
 
 
-def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) -> Outcome:
-    """An evaluation that takes ``seconds`` and scores ``1 / (1 + trial_number)``."""
+def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0,
+                       judge=None) -> Outcome:
+    """An evaluation that takes ``seconds`` and scores ``1 / (1 + trial_number)`` (no
+    training, so a successive-halving ``judge`` has no rung to judge)."""
     time.sleep(seconds)
     value = 1.0 / (1 + trial_number)
     return Outcome(value, {"arch": str(arch), "arch_id": arch.id, "val_score": value,
@@ -91,7 +93,8 @@ def instant_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) ->
                            "strategy": "fixed", "seed": 0})
 
 
-def model_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0) -> Outcome:
+def model_evaluation(ctx, arch, *, trial_number: int, seconds: float = 0.0,
+                     judge=None) -> Outcome:
     """:func:`instant_evaluation` that also returns the architecture's model (untrained,
     seeded by the trial number) with the task's head, for the worker to export."""
     outcome = instant_evaluation(ctx, arch, trial_number=trial_number, seconds=seconds)

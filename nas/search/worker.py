@@ -284,13 +284,14 @@ def _exported(ctx, report: WorkerReport, notify: Listener, jobs) -> None:
 
 
 def _rung_judge(ctx: SearchContext, trial_id: int):
-    """The successive-halving judge of this trial (None without ``--min-epochs``)."""
+    """The successive-halving judge of this trial (None without ``--min-epochs``, or when
+    no rung lies below ``--epochs``)."""
     cfg = ctx.config
-    if not cfg.min_epochs:
+    rungs = rung_epochs(cfg.min_epochs, cfg.epochs, cfg.rung_factor) if cfg.min_epochs else []
+    if not rungs:
         return None
-    return RungJudge(ctx.study, trial_id, rung_epochs(cfg.min_epochs, cfg.epochs,
-                                                      cfg.rung_factor),
-                     cfg.rung_factor, ctx.task.direction == "maximize")
+    return RungJudge(ctx.study, trial_id, rungs, cfg.rung_factor,
+                     ctx.task.direction == "maximize")
 
 
 def _export(ctx: SearchContext, number: int, outcome) -> None:

@@ -9,7 +9,7 @@ from bench.tasks import get_task
 from nas.search.history import History, TrialRecord
 from nas.search.perf import get_suite
 from nas.search.perf.mutation import METHODS, children, good_parents
-from nas.search.perf.search_time import at, curve
+from nas.search.perf.search_quality import at, beats_baseline_after, curve, origin_rows
 from nas.space import load_space
 
 
@@ -40,3 +40,30 @@ def test_best_so_far_against_wall_clock():
     assert points == [(10.0, 0.5, 0.4), (50.0, 0.8, 0.7)]  # only improvements, from start
     assert all(math.isnan(v) for v in at(points, 5.0))
     assert at(points, 49.0) == (0.5, 0.4) and at(points, 60.0) == (0.8, 0.7)
+
+
+def test_beating_the_baseline_means_above_it_at_every_time_point():
+    new = [[(10.0, 0.5, 0.5), (100.0, 0.9, 0.9)], [(20.0, 0.6, 0.6)]]
+    base = [[(5.0, 0.55, 0.5)], [(5.0, 0.7, 0.7)]]
+    # medians: new 0.55 from 20 s, 0.75 from 100 s; baseline 0.625 throughout
+    assert beats_baseline_after(new, base, 100.0, 200.0)
+    assert not beats_baseline_after(new, base, 20.0, 200.0)
+    assert not beats_baseline_after(base, base, 100.0, 200.0)  # equal is not above
+
+
+def test_children_are_counted_per_origin_against_their_parent():
+    def rec(n, value, origin, parents=()):
+        return TrialRecord(n, n, "COMPLETE", value, arch=f"a{n}", arch_id=f"a{n}",
+                           started=float(n), finished=n + 0.5,
+                           user_attrs={"origin": origin, "parents": list(parents)})
+
+    history = History.of([rec(0, 0.9, "random"), rec(1, 0.89, "mutation:leaf", ["a0"]),
+                          rec(2, 0.5, "mutation:swap", ["a0"]), rec(3, 0.95, "crossover",
+                                                                   ["a0", "a1"])])
+    rows = {r["figure"]: r for r in origin_rows({"x": [history]})}
+    mutation = rows["children from mutation:*, x"]
+    assert mutation["n"] == 2 and mutation["value"] == 0.695
+    assert mutation["within 2 pts of parent"] == 0.5  # 0.89 vs 0.9 yes, 0.5 no
+    assert rows["children from crossover, x"]["within 2 pts of parent"] == 1.0
+    assert rows["children from random, x"]["within 2 pts of parent"] is None
+

@@ -166,3 +166,17 @@ def test_pruner_stops_a_hopeless_trial():
     hopeless = study.ask()
     with pytest.raises(optuna.TrialPruned, match="epoch 1"):
         train_model(mlp(), task, HParams(lr=1e-7), Budget(max_epochs=3), trial=hopeless)
+
+
+def test_validation_loss_is_recorded_and_breaks_ties_between_equal_epochs():
+    task = get_task("digits")
+    model = mlp()
+    result = train_model(model, task, HParams(lr=3e-3), Budget(max_epochs=4))
+    assert all(math.isfinite(h["val_loss"]) for h in result.history)
+    best = result.history[result.best_epoch - 1]
+    assert result.val_loss == best["val_loss"]
+    ties = [h for h in result.history if h["val_score"] == result.val_score]
+    assert best["val_loss"] == min(h["val_loss"] for h in ties)
+    with torch.no_grad():  # the kept weights give the recorded loss
+        outputs = model.eval()(task.val.x)
+    assert float(task.loss(outputs, task.val.y)) == pytest.approx(result.val_loss, rel=1e-5)

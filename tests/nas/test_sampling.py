@@ -1,5 +1,7 @@
 """Sampling, parsing, mutation and crossover: laws that hold for every grammar."""
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -230,3 +232,29 @@ def test_check_rejects_an_op_from_outside_the_grammar():
     space = load_space("kan")
     with pytest.raises(ArchitectureError):
         space.parse("sequential(linear(16), kan(8, 5, 3, bspline))")
+
+
+def test_a_higher_stop_probability_samples_smaller_networks_of_the_same_space():
+    space = load_space("einspace")
+    small = space.with_stop_probability(0.7)
+    assert space.with_stop_probability(None) is space
+    assert space.with_stop_probability(0.1) is space  # never lowered
+    assert small.grammar.probs == {"module": {"computation": 0.7}}
+    assert space.grammar.probs == {"module": {"computation": 0.32}}  # untouched
+    mean = {}
+    for name, s in (("grammar", space), ("small", small)):
+        archs = [s.sample((1, 8, 8), seed) for seed in range(300)]
+        mean[name] = sum(a.nodes for a in archs) / len(archs)
+        for arch in archs[:20]:  # the same language: each parses and checks in the other
+            other = space if s is small else small
+            other.check(other.parse(str(arch)), (1, 8, 8))
+    assert mean["small"] < 0.75 * mean["grammar"]
+
+
+def test_stop_probability_keeps_each_rule_a_distribution():
+    grammar = load_grammar("einspace")
+    space = Space(grammar)
+    grammar_two = dataclasses.replace(grammar, probs={"aggregation": {"add": 0.4, "mul": 0.4}})
+    raised = Space(grammar_two).with_stop_probability(0.9)
+    assert sum(raised.grammar.probs["aggregation"].values()) == pytest.approx(1.0)
+    assert space.with_stop_probability(0.5).hash != space.hash  # sampling differs

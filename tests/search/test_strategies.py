@@ -6,11 +6,13 @@ import random
 
 import pytest
 
+from bench.tasks import get_task
 from nas.heads import HeadSpec
 from nas.search.claims import matching_references
 from nas.search.config import SearchConfig
 from nas.search.history import History, TrialRecord
 from nas.search.strategies import EvolutionStrategy, RandomStrategy
+from nas.search.strategy_registry import make_strategy
 from nas.space import load_space
 
 SHAPE = (1, 8, 8)
@@ -108,3 +110,36 @@ def test_references_are_kept_only_for_the_task_input_shape(space):
     found = dict(matching_references(space, SHAPE, HEAD))
     assert {"cnn", "resnet-block"} <= set(found)
     assert "cnn1d" not in found
+
+
+def test_equal_scores_are_ordered_by_the_lower_validation_loss(space):
+    """A tie at the top (frequent on digits' 270 validation rows) goes to the lower
+    validation loss, in the tournament and in History.best; trials without a recorded
+    loss (older studies) rank below those with one."""
+    records = completed(space, [1.0, 1.0, 1.0, 0.5])
+    losses = [0.30, 0.02, None, 0.01]
+    records = [TrialRecord(r.trial_id, r.number, r.state, r.value, arch=r.arch,
+                           arch_id=r.arch_id,
+                           user_attrs={} if loss is None else {"val_loss": loss})
+               for r, loss in zip(records, losses, strict=True)]
+    history = History.of(records)
+    assert history.best().arch_id == records[1].arch_id
+    strategy = EvolutionStrategy(space, SHAPE, HEAD, population=4, tournament=4)
+    assert strategy.propose(history, random.Random(0)).parents == (records[1].arch_id,)
+    minimising = History.of(records, maximize=False)
+    assert minimising.best().arch_id == records[3].arch_id  # the score comes first
+
+
+def test_the_strategies_sample_from_the_start_small_space():
+    """--stop-probability: proposals come from the resized sampler (smaller networks),
+    'grammar' keeps the grammar's own; the space used for checks is untouched."""
+    space, task = load_space("einspace"), get_task("digits")
+    sizes = {}
+    for stop in (None, 0.7):
+        config = SearchConfig(strategy="random", stop_probability=stop)
+        strategy = make_strategy(config, space, task)
+        rng = random.Random(0)
+        sizes[stop] = sum(strategy.propose(History.of([]), rng).arch.nodes
+                          for _ in range(200)) / 200
+    assert sizes[0.7] < 0.75 * sizes[None]
+    assert space.grammar.probs == {"module": {"computation": 0.32}}

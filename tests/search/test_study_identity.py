@@ -165,7 +165,7 @@ def test_a_search_refuses_other_data_or_settings_and_records_them_per_trial(work
     status = json.loads(capsys.readouterr().out)
     assert status["settings"] == {**SETTINGS, "target": "species"} and status["data"] == data
     assert run_app(["status", "--run", "run"]) == 0
-    assert "scores made with: epochs=1, min_epochs=None" in capsys.readouterr().out
+    assert "scores made with: epochs=1, min_epochs=1" in capsys.readouterr().out
     board = load_leaderboard(run=workdir / "run")
     assert "epochs=1" in board.reproducibility["study attr settings"]
     assert "tune_trials=1" in board.reproducibility["study attr settings"]

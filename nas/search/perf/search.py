@@ -10,9 +10,8 @@
     (the proposal seed depends on the trial number only). Rates are measured over the
     trials' own time stamps once every worker is at work (:func:`steady_rate`), so
     process start-up is not counted. Target >= 1.8x on 2 cores (issue 4).
-(c), (d) Best-so-far against wall-clock time of random search, today's evolution and
-    the new one, and the screening cost of successive halving
-    (:mod:`nas.search.perf.search_time`).
+The figures of issue 13 (best-so-far against wall-clock time, screening cost, the
+20-minute run) are the suite ``search_quality`` (:mod:`nas.search.perf.search_quality`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import torch
 
 from nas.search import SearchConfig, run_search
 from nas.search.perf import scaling_rows
-from nas.search.perf.search_time import best_over_time, screening_cost
 from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"
@@ -185,13 +183,9 @@ def run(quick: bool) -> list[dict]:
         if quick:
             rows = strategy_comparison(budget=12, seeds=[0], epochs=2, tune_trials=1)
             rows += throughput(budget=16, epochs=10, repeats=1)
-            rows += screening_cost(budget=8)
-            rows += best_over_time(150.0, seeds=[0])
         else:
             rows = strategy_comparison(budget=30, seeds=[0, 1, 2], epochs=4, tune_trials=1)
             rows += throughput(budget=24, epochs=10, repeats=3)
-            rows += screening_cost(budget=16)
-            rows += best_over_time(1200.0, seeds=[0, 1, 2])  # issue 13: 20 min on 2 cores
     finally:
         torch.set_num_threads(threads)
     return rows
