@@ -123,8 +123,9 @@ def protocol_context(spec: str, study: str, grammar: str, arch_texts: list[str],
     ``input_shape``: claims hold function keys on that shape (:class:`FixedStrategy`)."""
     space = load_space(grammar)
     archs = [space.parse(text) for text in arch_texts]
+    # the evaluations here do not train, so there are no rungs to judge (min_epochs None)
     config = SearchConfig(grammar=grammar, budget=budget, study=study, storage=spec,
-                          export=store_dir is not None, heartbeat_s=heartbeat_s,
+                          min_epochs=None, export=store_dir is not None, heartbeat_s=heartbeat_s,
                           stale_after_s=stale_after_s, background_export=background_export)
     opened = SearchStudy.open(spec, study, direction="maximize")
     strategy = (SpreadStrategy if spread else FixedStrategy)(space, archs, input_shape)

@@ -182,7 +182,9 @@ def test_search_with_the_predictor_strategy_end_to_end(workdir, monkeypatch, cap
     history = check_run(run, 6)
     ranked = 0
     for r in history.evaluated:
-        before = [p for p in history.completed if p.number < r.number]
+        # what the proposal could see: trials completed before it was claimed (a trial
+        # completes once its export is written, after the next trial's claim)
+        before = [p for p in history.completed if p.finished <= r.started]
         learnable = len(before) >= 3 and len({p.value for p in before}) >= 2
         assert r.user_attrs["strategy"] == "predictor"
         if r.user_attrs["origin"].startswith("reference:"):  # proposed before any strategy

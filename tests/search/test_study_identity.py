@@ -21,7 +21,7 @@ from nas.search.study import SearchStudy
 
 TINY = ["--epochs", "1", "--tune-trials", "1", "--trial-seconds", "30"]
 SETTINGS = {"target": None, "task_options": {}, "tune_trials": 1, "epochs": 1,
-            "min_epochs": None, "rung_factor": 3, "trial_seconds": 30.0, "seed": 0}
+            "min_epochs": 1, "rung_factor": 3, "trial_seconds": 30.0, "seed": 0}
 
 
 def identity(**settings) -> dict:
