@@ -37,7 +37,8 @@ HISTORY_COLUMNS = (
     "elapsed_s", "train_seconds", "grammar",
 )
 _INTS = ("params", "macs", "epochs", "seed", "trial_number")
-_FLOATS = ("val_score", "test_score", "latency_ms", "train_seconds", "predicted_score")
+_FLOATS = ("val_score", "val_loss", "test_score", "latency_ms", "train_seconds",
+           "predicted_score")
 _STORE_EXTRAS = ("latency_ms", "onnx_path", "platform_version", "exporter", "opset")
 # metric names whose lower values are better, when neither study nor store says
 _LOWER_IS_BETTER = ("rmse", "mse", "mae", "loss", "error", "tour", "length")
@@ -252,9 +253,12 @@ def _single(values: pd.Series) -> str | None:
 
 
 def _rank(done: pd.DataFrame, maximize: bool) -> pd.DataFrame:
-    """Best evaluation per architecture, ranked by validation score; Pareto flags added."""
-    order = done.sort_values(["val_score", "params", "trial_number"],
-                             ascending=[not maximize, True, True], kind="mergesort")
+    """Best evaluation per architecture, ranked by validation score; Pareto flags added.
+    Equal scores are ordered as the search orders them (nas.search.history.fitness): the
+    lower validation loss first (rows without one last), then fewer parameters, then the
+    earlier trial."""
+    order = done.sort_values(["val_score", "val_loss", "params", "trial_number"],
+                             ascending=[not maximize, True, True, True], kind="mergesort")
     best = order.drop_duplicates("arch_id", keep="first").copy()
     best["evaluations"] = best["arch_id"].map(order.groupby("arch_id").size()).astype(int)
     best["rank"] = best["val_score"].rank(method="min", ascending=not maximize).astype(int)

@@ -21,7 +21,7 @@ from nas.errors import LeaderboardError, StorageError, StoreError
 
 #: trial user_attrs the leaderboard reads (docs/SCHEMA.md, "Outer search study")
 TRIAL_ATTRS = (
-    "arch", "arch_id", "grammar", "grammar_hash", "task", "metric", "val_score",
+    "arch", "arch_id", "grammar", "grammar_hash", "task", "metric", "val_score", "val_loss",
     "test_score", "params", "macs", "hparams", "train_seconds", "epochs", "strategy",
     "predicted_score", "onnx_path", "seed", "fail_reason", "origin",
 )

@@ -22,6 +22,7 @@ from bench.leaderboard import (
     published_figures,
 )
 from nas.errors import LeaderboardError
+from nas.search.history import History, from_frozen
 from nas.search.perf.synthetic_studies import store_index, synthetic_trials, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -96,6 +97,22 @@ def test_lower_is_better_ranks_ascending(tmp_path):
     best = min(t.value for t in trials if t.value is not None)
     assert frame["val_score"].iloc[0] == best
     assert frame.attrs["higher_is_better"] is False
+
+
+def test_equal_scores_are_ordered_by_validation_loss_as_the_search_orders_them(tmp_path):
+    """The leaderboard's first row is the search's best (nas.search.history.fitness)."""
+    trials = synthetic_trials(4, fail_every=0, task="digits")
+    losses = [0.4, 0.1, None, 0.2]
+    tied = [optuna.trial.create_trial(
+        value=1.0, user_attrs={**t.user_attrs, **({} if loss is None else {"val_loss": loss})})
+        for t, loss in zip(trials, losses, strict=True)]
+    write_study(tmp_path / "s.journal", tied, "s")
+    frame = leaderboard_frame(storage=tmp_path / "s.journal")
+    expected = [tied[i].user_attrs["arch_id"] for i in (1, 3, 0, 2)]
+    assert list(frame["arch_id"]) == expected and set(frame["rank"]) == {1}
+    search_best = History.of([from_frozen(t) for t in read_trials(tmp_path / "s.journal",
+                                                                     "s")]).best()
+    assert search_best.arch_id == frame["arch_id"].iloc[0]
 
 
 def test_a_repeated_architecture_keeps_its_best_evaluation(tmp_path):
