@@ -49,7 +49,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from nas.architecture import Architecture
-from nas.errors import NasError
+from nas.canonical import function_key
+from nas.errors import ArchitectureError, NasError
 from nas.search.history import History, TrialRecord, fitness
 from nas.search.strategies import Proposal, Strategy
 
@@ -112,6 +113,7 @@ class PredictorStrategy(Strategy):
         self._candidate_graphs: OrderedDict[str, object] = OrderedDict()
         self._fitted: tuple[tuple, object] | None = None  # (training set key, predictor)
         self._default: object | None | bool = False  # False: not loaded yet
+        self._keys: dict[str, str | None] = {}  # arch id -> function key
 
     # --- proposals ------------------------------------------------------------------
 
@@ -137,7 +139,10 @@ class PredictorStrategy(Strategy):
         return Proposal(chosen.arch, chosen.origin, chosen.parents, attrs)
 
     def candidate_pool(self, history: History) -> list[Proposal]:
-        """About ``candidates`` distinct architectures that no trial holds.
+        """About ``candidates`` distinct networks that no trial holds, by arch id or
+        by function key (:mod:`nas.canonical`: the proposer skips a held network under
+        any string, and this strategy, deterministic for a history, would offer it
+        again and again).
 
         The pool is a window over numbered *blocks*: with E evaluations so far it holds
         blocks E-3..E, each a quarter of the candidates (three quarters fresh samples,
@@ -153,9 +158,21 @@ class PredictorStrategy(Strategy):
         pool: dict[str, Proposal] = {}
         for block in range(newest, newest - POOL_BLOCKS, -1):  # newest first: ties go to it
             for proposal in self._block(block, parents):
-                if proposal.arch.id not in taken:
-                    pool.setdefault(proposal.arch.id, proposal)
+                key = self._network(proposal.arch)
+                if proposal.arch.id not in taken and key not in taken:
+                    pool.setdefault(key or proposal.arch.id, proposal)
         return list(pool.values())
+
+    def _network(self, arch) -> str | None:
+        """``arch``'s function key as the proposer computes it (None: it cannot be typed)."""
+        if arch.id not in self._keys:
+            if len(self._keys) > 8 * self.candidates:  # the pool moves on: old keys go
+                self._keys.clear()
+            try:
+                self._keys[arch.id] = function_key(self.space, arch, self.input_shape)
+            except ArchitectureError:
+                self._keys[arch.id] = None
+        return self._keys[arch.id]
 
     def _block(self, block: int, parents: list[TrialRecord]) -> list[Proposal]:
         """Candidates of one block: mutants of ``parents``, then fresh samples."""

@@ -13,6 +13,7 @@ from search_checks import check_run
 
 from bench.leaderboard import load_leaderboard
 from bench.store import OnnxBenchStore
+from nas.canonical import function_key
 from nas.cli import run_app
 from nas.errors import NasError, PredictorError
 from nas.heads import HeadSpec
@@ -113,6 +114,21 @@ def test_the_pool_slides_by_one_block_per_evaluation(space):
     before = {p.arch.id for p in s.candidate_pool(History.of(done[:8]))}
     after = {p.arch.id for p in s.candidate_pool(History.of(done))}
     assert len(before) >= 12 and len(before & after) >= len(before) // 2
+
+
+def test_the_pool_leaves_out_networks_held_under_another_string(space):
+    s, done = strategy(space), records(space, 8)
+    history = History.of(done)
+    top = s.propose(history, random.Random(0))
+    key = function_key(space, top.arch, SHAPE)
+    # another string of the top candidate's network is claimed (a made-up arch id; a
+    # running trial, so the pool's blocks stay the same)
+    twin = TrialRecord(trial_id=8, number=8, state="RUNNING", value=None, arch=str(top.arch),
+                       arch_id="0" * 12, function_key=key)
+    held = History.of([*done, twin])
+    assert held.holds(top.arch.id, function_key=key)
+    assert key not in {function_key(space, p.arch, SHAPE) for p in s.candidate_pool(held)}
+    assert s.propose(held, random.Random(0)).arch != top.arch
 
 
 def test_without_enough_results_it_proposes_what_random_search_would(space, seed):
