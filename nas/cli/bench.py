@@ -248,6 +248,9 @@ def merge(
     The same architecture+task in several stores keeps the earliest evaluation
     (created_at; ties: smaller file hash), whatever the order of the stores.
     """
+    output_dir(store, "store", StoreError)  # a file in its way: said before the sources'
+    for other in others:  # each source is checked before --store is created: a missing
+        _open(other)      # or invalid one leaves no empty store behind
     report = _open(store, create=True).merge(others)
     if as_json:
         typer.echo(dumps(asdict(report), indent=2))

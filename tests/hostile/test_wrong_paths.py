@@ -102,3 +102,12 @@ def test_a_failed_import_leaves_no_store_directory(files, csv_name, fragment):
     assert_clean_error(run_cli("bench", "import", files / csv_name, "--store", store),
                        fragment)
     assert not (files / "new").exists()  # neither the store nor a parent of it
+
+
+def test_a_failed_merge_leaves_no_store_directory(files):
+    store = files / "new" / "bench"
+    assert_clean_error(run_cli("bench", "merge", files / "missing", "--store", store),
+                       "no ONNX-Bench store at", "missing")
+    assert_clean_error(run_cli("bench", "merge", files / "outdir", "--store", store),
+                       "is not an ONNX-Bench store")
+    assert not (files / "new").exists()
