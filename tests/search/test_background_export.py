@@ -6,6 +6,7 @@ store; evaluations only sleep."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -167,3 +168,17 @@ def test_a_one_worker_search_with_background_export_is_reproducible(workdir):
     first, second = search("runs/a"), search("runs/b")
     assert first == second
     assert any(origin.startswith(("mutation", "crossover")) for _, origin, _ in first)
+
+
+def test_an_export_pending_at_the_time_limit_finishes_its_trial(tmp_path, archs):
+    ctx = protocol_context(str(tmp_path / "s.journal"), "s", "ffn", texts(archs), budget=1,
+                           eval_seconds=0.6, store_dir=str(tmp_path / "bench"),
+                           export_seconds=1.0)
+    ctx.config = dataclasses.replace(ctx.config, budget=None, time_limit_s=1.0)
+    report = run_worker(ctx, poll_s=0.05)
+    history = ctx.study.history()
+    assert report.stopped == "time limit reached"
+    assert report.completed == len(history.completed) == 1  # trained, then exported late
+    cut = [r for r in history.records if r.fail_reason == "time limit"]
+    assert len(cut) == 1 and cut[0].requeue  # the evaluation under way at the limit
+    check_exported(tmp_path / "bench", history)
