@@ -9,6 +9,12 @@ export is pending leaves that trial running; like any trial of a dead worker it 
 failed as stale (with the reason) and its architecture re-queued, so a later worker
 evaluates and exports it again.
 
+A worker exports its first model inline (:attr:`BackgroundExports.warm`): the export
+and the training import modules on first use, and some of them (``torch._dynamo``: the
+optimizers import it, and so does the exporter) break when two threads import them at
+once ("partially initialized module"). After one export and one training run in the
+main thread they are all imported.
+
 Order, so that a search with one worker proposes the same architectures whatever the
 export takes (:class:`BackgroundExports`):
 
@@ -60,6 +66,9 @@ class BackgroundExports:
     def __init__(self):
         self._pool: ThreadPoolExecutor | None = None
         self._jobs: list[ExportJob] = []
+        #: a model was exported in the main thread already (see the module docstring):
+        #: only then may exports run in the background
+        self.warm = False
 
     @property
     def pending(self) -> bool:

@@ -256,12 +256,14 @@ def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify,
     info = {"number": number, "arch_id": proposal.arch.id}
     job = ExportJob(trial_id, lambda: _export(ctx, number, outcome),
                     lambda: _record(ctx, trial_id, outcome, lease), {**info, "outcome": outcome})
+    exporting = ctx.store is not None and outcome.model is not None
     with critical():  # trained: a signal now waits until the result is handed on
-        if ctx.config.background_export and ctx.store is not None and outcome.model is not None:
+        if exporting and ctx.config.background_export and exports.warm:
             exports.submit(job)  # the next trial starts while this model is exported
             return
         job.export()
         done = job.record()
+        exports.warm = exports.warm or exporting
     _exported(ctx, report, notify, [(job, done)])
 
 
