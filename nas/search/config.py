@@ -53,6 +53,8 @@ DEFAULT_STALE_AFTER_S = 60.0
 #: the search's sampler: pinned grammar probabilities raised to at least this (docs/search.md,
 #: "Start small"); einspace's own 0.32 gives a median of 10 nodes on 1x8x8, 0.7 gives 6
 DEFAULT_STOP_PROBABILITY = 0.7
+#: share of evolution proposals that are fresh samples (docs/search.md, "Strategies")
+DEFAULT_IMMIGRANT_RATE = 0.25
 #: evaluations of a search with a time limit and no budget: no cap
 UNCAPPED = 2**31 - 1
 #: what evolution's default sizes assume of a time-limited search without a budget (tens of
@@ -187,6 +189,11 @@ class SearchConfig:
              "that mutations grow (default "
              f"{DEFAULT_STOP_PROBABILITY}); 'grammar' keeps the grammar's own (see "
              "docs/search.md).")
+    immigrant_rate: float = option(
+        DEFAULT_IMMIGRANT_RATE, "--immigrant-rate",
+        help="Share of evolution proposals, once the population is full, that are fresh "
+             "samples (random immigrants) rather than children: they keep the search "
+             "exploring outside its first good lineage.")
     crossover_rate: float = option(0.2, "--crossover-rate",
                                    help="Share of evolution children made by crossover.")
     candidates: int = option(DEFAULT_CANDIDATES, "--candidates",
@@ -254,6 +261,7 @@ class SearchConfig:
              "{mutation} " + _quoted(self.mutation) + f" is not one of {', '.join(MUTATIONS)}"),
             (self.stop_probability is not None and not 0 < self.stop_probability < 1,
              "{stop_probability} must lie strictly between 0 and 1 (or be 'grammar')"),
+            (not 0 <= self.immigrant_rate <= 1, "{immigrant_rate} must lie in [0, 1]"),
             (not 0 <= self.crossover_rate <= 1, "{crossover_rate} must lie in [0, 1]"),
             (self.candidates < 1, "{candidates} must be at least 1"),
             (not 0 <= self.min_trainability <= 1, "{min_trainability} must lie in [0, 1]"),

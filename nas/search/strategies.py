@@ -12,9 +12,12 @@ the worker does those for every strategy (:mod:`nas.search.claims`).
   most recently *completed* architectures (older ones age out), a tournament of
   ``tournament`` of them picks the fittest as parent, and the child is a mutation of it
   or, with probability ``crossover_rate``, a crossover with the winner of a second
-  tournament. Mutations are small steps by default (:mod:`nas.mutation`; the origin
-  records the kind, e.g. ``mutation:leaf``); ``mutation="subtree"`` is einspace's
-  (resample any subtree, the root included; origin ``mutation``).
+  tournament. With probability ``immigrant_rate`` a proposal is a fresh sample instead
+  (random immigrants, Grefenstette 1992): small steps alone keep a population in the
+  basin of its first good lineage. Mutations are small steps by default
+  (:mod:`nas.mutation`; the origin records the kind, e.g. ``mutation:leaf``);
+  ``mutation="subtree"`` is einspace's (resample any subtree, the root included; origin
+  ``mutation``).
 * ``predictor``: rank many candidates with an ONNX-Net predictor refitted on the study's
   own results, propose the top one (:mod:`nas.search.predictor_strategy`).
 """
@@ -86,16 +89,21 @@ class EvolutionStrategy(Strategy):
     name = "evolution"
 
     def __init__(self, space, input_shape, head, *, population: int = 100,
-                 tournament: int = 10, crossover_rate: float = 0.0, mutation: str = "small"):
+                 tournament: int = 10, crossover_rate: float = 0.0, mutation: str = "small",
+                 immigrant_rate: float = 0.0):
         super().__init__(space, input_shape, head)
         self.population, self.tournament = population, min(tournament, population)
         self.crossover_rate, self.small = crossover_rate, mutation == "small"
+        self.immigrant_rate = immigrant_rate
         self._parsed: dict[str, Architecture] = {}
 
     def propose(self, history: History, rng: random.Random) -> Proposal:
         started = sum(1 for r in history.records if r.arch_id and r.consuming)
         alive = [r for r in history.records if r.score is not None and r.arch]
         if started < self.population or len(alive) < 2:
+            return self.sample(rng)
+        # drawn only when on, so that a search without immigrants keeps its proposals
+        if self.immigrant_rate and rng.random() < self.immigrant_rate:
             return self.sample(rng)
         population = alive[-self.population:]  # ageing: the oldest die first
         parent = self._tournament(population, history.maximize, rng)

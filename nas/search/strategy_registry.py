@@ -26,6 +26,7 @@ def _evolution(config, space, task) -> Strategy:
     population, tournament = config.evolution_sizes()
     return EvolutionStrategy(space, task.input_shape, task.head, population=population,
                              tournament=tournament, crossover_rate=config.crossover_rate,
+                             immigrant_rate=config.immigrant_rate,
                              mutation=config.mutation)
 
 

@@ -143,3 +143,18 @@ def test_the_strategies_sample_from_the_start_small_space():
                           for _ in range(200)) / 200
     assert sizes[0.7] < 0.75 * sizes[None]
     assert space.grammar.probs == {"module": {"computation": 0.32}}
+
+
+def test_immigrants_are_fresh_samples_at_their_rate(space):
+    history = History.of(completed(space, [0.1, 0.2, 0.3, 0.4]))
+    always = EvolutionStrategy(space, SHAPE, HEAD, population=4, tournament=2,
+                               immigrant_rate=1.0)
+    never = EvolutionStrategy(space, SHAPE, HEAD, population=4, tournament=2)
+    quarter = EvolutionStrategy(space, SHAPE, HEAD, population=4, tournament=2,
+                                immigrant_rate=0.25)
+    origins = {name: [s.propose(history, random.Random(seed)).origin for seed in range(200)]
+               for name, s in (("always", always), ("never", never), ("quarter", quarter))}
+    assert set(origins["always"]) == {"random"}
+    assert "random" not in origins["never"]
+    assert 30 <= origins["quarter"].count("random") <= 70  # 50 expected of 200
+
