@@ -150,3 +150,9 @@ def check_killed_trial(history, victim) -> None:
     assert killed in reaped and all(r.requeue or r.discarded for r in reaped), reaped
     first = min(r.number for r in reaped)
     assert all(r in reaped for r in mine if r.number >= first), mine
+
+
+def network(record) -> str:
+    """What a trial evaluated, as claims key it: its function key (another string of the
+    same network has the same one), or its arch id in a study from before keys."""
+    return record.user_attrs.get("function_key") or record.arch_id

@@ -63,9 +63,10 @@ def _context(spec: str, study: str, budget: int, eval_s: float, store_dir: str |
     from nas.space import load_space
 
     space = load_space("ffn")
+    # simulated evaluations do not train: no rungs to judge (min_epochs None)
     config = SearchConfig(grammar="ffn", budget=budget, study=study, storage=spec,
                           export=store_dir is not None, background_export=background,
-                          seed_references=False)
+                          seed_references=False, min_epochs=None)
     opened = SearchStudy.open(spec, study, direction="maximize")
     proposer = Proposer(RandomStrategy(space, SHAPE, None))
     if store_dir is None:
