@@ -57,41 +57,38 @@ DEFAULT_STOP_PROBABILITY = 0.7
 DEFAULT_IMMIGRANT_RATE = 0.25
 #: evaluations of a search with a time limit and no budget: no cap
 UNCAPPED = 2**31 - 1
-#: what evolution's default sizes assume of a time-limited search without a budget (tens of
-#: evaluations: what 20 minutes on 2 cores give; population 10, tournament 2)
+#: what evolution's default sizes assume of a time-limited search without a budget
+#: (population 10, tournament 2: the sizes docs/search.md's search-quality figures used)
 TIME_LIMITED_BUDGET = 30
 
 
 def parse_min_epochs(value) -> int | None:
     """``--min-epochs``: a whole number, or ``none`` (no successive halving); None (the
     option not given) is the default."""
-    if value is None:
-        return DEFAULT_MIN_EPOCHS
-    if isinstance(value, str):
-        if value.strip().lower() == "none":
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise OptionError("{min_epochs} " + _quoted(value)
-                              + " is not a number of epochs or 'none'") from None
-    return int(value)
+    return _number_or_word(value, DEFAULT_MIN_EPOCHS, int, "none", "min_epochs",
+                           "a number of epochs")
 
 
 def parse_stop_probability(value, default: float | None) -> float | None:
     """``--stop-probability``: a number, or ``grammar`` (the grammar's own: None); None
-    (the option not given) is the default."""
+    (the option not given) is ``default``."""
+    return _number_or_word(value, default, float, "grammar", "stop_probability",
+                           "a probability")
+
+
+def _number_or_word(value, default, convert, word: str, name: str, what: str):
+    """An option that takes a number or one word meaning None (``none``, ``grammar``)."""
     if value is None:
         return default
-    if isinstance(value, str):
-        if value.strip().lower() == "grammar":
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            raise OptionError("{stop_probability} " + _quoted(value)
-                              + " is not a probability or 'grammar'") from None
-    return float(value)
+    if not isinstance(value, str):
+        return convert(value)
+    if value.strip().lower() == word:
+        return None
+    try:
+        return convert(value)
+    except ValueError:
+        raise OptionError("{" + name + "} " + _quoted(value)
+                          + f" is not {what} or '{word}'") from None
 
 
 def parse_task_options(pairs: list[str] | None) -> dict:

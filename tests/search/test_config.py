@@ -81,6 +81,10 @@ def test_a_python_caller_sees_field_names():
                             "predictor"),
     (["--study", ""], "error: --study is empty: give a value or leave the option out"),
     (["--storage", " "], "error: --storage is empty: give a value or leave the option out"),
+    (["--min-epochs", "x"], "error: --min-epochs 'x' is not a number of epochs or 'none'"),
+    (["--stop-probability", "1"],
+     "error: --stop-probability must lie strictly between 0 and 1 (or be 'grammar')"),
+    (["--immigrant-rate", "2"], "error: --immigrant-rate must lie in [0, 1]"),
 ])
 def test_a_cli_user_sees_flags(workdir, capsys, args, message):
     assert run_app(["search", *args]) == 2
@@ -98,6 +102,13 @@ def test_zero_trial_seconds_means_no_limit_and_negative_is_refused():
     assert SearchConfig(trial_seconds=0).trial_seconds is None
     with pytest.raises(OptionError, match="trial_seconds must be positive"):
         SearchConfig(trial_seconds=-1)
+
+
+def test_words_that_turn_an_option_off():
+    assert parsed(["--min-epochs", "none", "--stop-probability", "grammar"]) == SearchConfig(
+        min_epochs=None, stop_probability=None)
+    assert parsed(["--min-epochs", "2", "--stop-probability", "0.5"]) == SearchConfig(
+        min_epochs=2, stop_probability=0.5)
 
 
 def test_every_field_has_a_flag_of_its_own():
