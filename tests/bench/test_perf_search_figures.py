@@ -67,3 +67,17 @@ def test_children_are_counted_per_origin_against_their_parent():
     assert rows["children from crossover, x"]["within 2 pts of parent"] == 1.0
     assert rows["children from random, x"]["within 2 pts of parent"] is None
 
+
+
+def test_target_rows_give_each_seed_and_the_median_against_the_target():
+    from nas.search.perf.search_targets import TARGET_TEST, target_rows
+
+    runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "origin": "mutation:leaf",
+             "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60}
+            for s, t in ((1, 0.99), (2, 0.97), (3, 0.986))]
+    rows = target_rows(runs, 1200.0)
+    assert [r["value"] for r in rows] == [0.99, 0.97, 0.986, 0.986]
+    median = rows[-1]
+    assert median["met"] == 2 and median["n"] == 3 and median["target"] == f">= {TARGET_TEST}"
+    assert "--time-limit 20m --workers 2" in median["detail"]
+    assert get_suite("search_targets") is not None

@@ -23,7 +23,8 @@ Suite = Callable[[bool], list[dict]]
 #: suite name -> the module whose ``run`` it is (imported on demand)
 SUITES: Registry[str] = Registry("perf suite", hint="see `nas perf --list`")
 for _name in ("sampling", "export", "store", "training", "search", "search_quality",
-              "mutation", "predictor", "leaderboard", "storage", "scale", "dedup"):
+              "search_targets", "mutation", "predictor", "leaderboard", "storage", "scale",
+              "dedup"):
     SUITES.register(_name, f"nas.search.perf.{_name}")
 
 
