@@ -115,14 +115,22 @@ def wait_for_running(workdir, proc, done_at_least: int = 1, timeout: float = 180
 
 def kill_9_mid_trial(workdir, proc, settle_s: float = 0.5, timeout: float = 180):
     """``kill -9`` a worker of the search ``proc`` while it is provably in the middle of a
-    trial; returns that trial's record, read while its worker was frozen.
+    trial; returns that trial's record, read while its worker was frozen
+    (:func:`signal_mid_trial`)."""
+    return signal_mid_trial(workdir, proc, signal.SIGKILL, settle_s, timeout)
+
+
+def signal_mid_trial(workdir, proc, sig: int, settle_s: float = 0.5, timeout: float = 180):
+    """Send ``sig`` to a worker of the search ``proc`` while it is provably in the middle
+    of a trial; returns that trial's record, read while its worker was frozen.
 
     A running trial seen in the study may finish before a signal lands (a tiny task trains
     in about a second, less than a loaded machine may take between the read and the kill),
     and then nothing is left to re-queue. So the worker named on the trial is frozen first
     (SIGSTOP) and the trial read again: still running (training, or waiting for its
-    background export), it cannot finish any more and the kill lands mid-trial; finished
-    meanwhile, the worker is thawed and the next one tried.
+    background export), it cannot finish any more, so the signal lands mid-trial (a
+    signal other than SIGKILL waits for the worker to be thawed, and its handler runs
+    first); finished meanwhile, the worker is thawed and the next one tried.
     """
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -132,7 +140,9 @@ def kill_9_mid_trial(workdir, proc, settle_s: float = 0.5, timeout: float = 180)
         time.sleep(settle_s)  # a write it sent just before the stop reaches the storage
         victim = open_run(workdir / "run").history().get(seen.trial_id)
         if victim.running:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+            if sig != signal.SIGKILL:
+                os.kill(pid, signal.SIGCONT)
             return victim
         os.kill(pid, signal.SIGCONT)
     raise AssertionError("no worker was ever frozen in the middle of a trial")

@@ -14,8 +14,8 @@ from search_checks import (
     finish,
     kill_9_mid_trial,
     open_run,
+    signal_mid_trial,
     start,
-    wait_for_running,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,8 +38,7 @@ def test_kill_9_mid_trial_then_resume_loses_and_repeats_nothing(workdir):
 
 def test_sigterm_stops_gracefully_and_requeues_the_running_architecture(workdir):
     proc = start(workdir, "-n", "3")
-    victim = wait_for_running(workdir, proc)
-    proc.send_signal(signal.SIGTERM)
+    victim = signal_mid_trial(workdir, proc, signal.SIGTERM)  # the one worker is proc
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
     stopped = open_run(workdir / "run").history().get(victim.trial_id)
