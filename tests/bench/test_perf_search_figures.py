@@ -10,6 +10,7 @@ from nas.search.history import History, TrialRecord
 from nas.search.perf import get_suite
 from nas.search.perf.mutation import METHODS, children, good_parents
 from nas.search.perf.search_quality import at, beats_baseline_after, curve, origin_rows
+from nas.search.perf.search_targets import TARGET_TEST, target_rows
 from nas.space import load_space
 
 
@@ -68,10 +69,7 @@ def test_children_are_counted_per_origin_against_their_parent():
     assert rows["children from random, x"]["within 2 pts of parent"] is None
 
 
-
 def test_target_rows_give_each_seed_and_the_median_against_the_target():
-    from nas.search.perf.search_targets import TARGET_TEST, target_rows
-
     runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "origin": "mutation:leaf",
              "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60}
             for s, t in ((1, 0.99), (2, 0.97), (3, 0.986))]

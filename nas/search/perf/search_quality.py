@@ -46,21 +46,22 @@ BASELINE = "evolution (today)"
 CHANCE = 0.2
 
 
-def _search(out: Path, options: dict):
-    """A fresh search in ``out`` (the grammar alone); its history."""
+def fresh_search(out: Path, options: dict):
+    """A fresh search in ``out`` (the grammar alone: :data:`SETTING`, which ``options``
+    may override, e.g. the task); its history."""
     shutil.rmtree(out, ignore_errors=True)
-    run_search(SearchConfig(out=str(out), study="s", **SETTING, **options))
+    run_search(SearchConfig(out=str(out), study="s", **{**SETTING, **options}))
     return SearchStudy.open(str(out / "study.journal"), "s", create=False).history()
 
 
 def _search_job(job: tuple[Path, dict]):
-    return _search(*job)
+    return fresh_search(*job)
 
 
 def _searches(jobs: list[tuple[Path, dict]], parallel: int) -> list:
     """Histories of ``jobs`` (run dir, options), ``parallel`` searches at a time."""
     if parallel <= 1:
-        return [_search(*job) for job in jobs]
+        return [fresh_search(*job) for job in jobs]
     # spawn: each search is a fresh process with its own torch thread settings
     with multiprocessing.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
         return pool.map(_search_job, jobs, chunksize=1)
@@ -223,7 +224,7 @@ def screening_cost(budget: int, seed: int = 0, epochs: int = 5, tune_trials: int
     successive halving, on the same random proposals."""
     runs = {}
     for label, extra in (("full", {}), ("halving", {"min_epochs": 1})):
-        runs[label] = _search(OUT / "search-screening" / f"{label}-s{seed}",
+        runs[label] = fresh_search(OUT / "search-screening" / f"{label}-s{seed}",
                               {"seed": seed, "strategy": "random", "budget": budget,
                                "epochs": epochs, "tune_trials": tune_trials,
                                "stop_probability": None, "export": False,

@@ -14,13 +14,11 @@ comparison with the search as it was, in the same run, is ``search_quality``.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 from pathlib import Path
 
-from nas.search import SearchConfig, run_search
 from nas.search.perf import load_note
-from nas.search.study import SearchStudy
+from nas.search.perf.search_quality import fresh_search
 
 OUT = Path("runs") / "perf" / "search-targets"
 TARGET_TEST = 0.985
@@ -32,12 +30,9 @@ QUICK = (("digits", 300.0, (1,)),)
 def target_run(task: str, limit_s: float, seed: int, workers: int = 2) -> dict:
     """One run of the issue's command (a fresh study in ``OUT``): what its best
     architecture scored and how the search got there."""
-    out = OUT / f"{task}-s{seed}"
-    shutil.rmtree(out, ignore_errors=True)
-    run_search(SearchConfig(out=str(out), study="s", grammar="einspace", task=task,
-                            seed_references=False, seed=seed, time_limit_s=limit_s,
-                            budget=None, workers=workers))
-    history = SearchStudy.open(str(out / "study.journal"), "s", create=False).history()
+    history = fresh_search(OUT / f"{task}-s{seed}",
+                           {"task": task, "seed": seed, "time_limit_s": limit_s,
+                            "budget": None, "workers": workers})
     best = history.best()
     counts = history.counts()
     return {"task": task, "seed": seed,
