@@ -82,8 +82,25 @@ def _print_end(summary, config) -> None:
                    f"`nas status --run {config.run_dir}`")
         return
     _print_leaderboard(summary, config)
+    _print_final(summary)
     typer.echo(f"\nresume or extend: run the same command again (e.g. with a larger "
                f"--budget or --time-limit); full ranking: nas leaderboard --run {config.run_dir}")
+
+
+def _print_final(summary) -> None:
+    """The winner of final selection (docs/search.md, "Final selection")."""
+    final, best = summary.final, summary.best or {}
+    if not final or best.get("cv_score") is None:
+        return
+    retrained = best.get("final_test_score")
+    typer.echo(f"\nfinal selection: {best['arch_id']} (trial {best['trial_number']}) "
+               f"cross-validated {best['cv_score']:.4f} over {final['folds']} folds of train + "
+               f"validation, best of {len(final['finalists'])} finalist(s); test "
+               f"{_num(best.get('test_score'))} as searched"
+               + (f", {retrained:.4f} retrained on train + validation"
+                  if retrained is not None else ""))
+    if final.get("note"):
+        typer.echo(f"  ({final['note']})")
 
 
 def _print_leaderboard(summary, config) -> None:
@@ -233,6 +250,10 @@ def _print_status(state) -> None:
         console.print(f"best so far: {b['arch_id']} (trial {b['trial_number']}) "
                       f"{b.get('metric') or 'score'} {_num(b['val_score'])} validation, "
                       f"{_num(b['test_score'])} test")
+        if b.get("cv_score") is not None:  # final selection's winner (docs/search.md)
+            console.print(f"  final selection's winner: cross-validated {_num(b['cv_score'])} "
+                          f"over {b['folds']} folds; retrained on train + validation: "
+                          f"{_num(b.get('final_test_score'))} test", highlight=False)
     table = Table(title="workers")
     for col in ("worker", "completed", "failed", "running", "requeued", "discarded",
                 "last seen"):

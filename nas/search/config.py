@@ -55,6 +55,11 @@ DEFAULT_STALE_AFTER_S = 60.0
 DEFAULT_STOP_PROBABILITY = 0.7
 #: share of evolution proposals that are fresh samples (docs/search.md, "Strategies")
 DEFAULT_IMMIGRANT_RATE = 0.25
+#: final selection (nas.search.final): finalists cross-validated on this many folds
+DEFAULT_FINALISTS = 5
+DEFAULT_FOLDS = 5
+#: share of ``--time-limit`` kept for final selection when ``--finalists`` is on
+FINAL_SHARE = 0.15
 #: evaluations of a search with a time limit and no budget: no cap
 UNCAPPED = 2**31 - 1
 #: what evolution's default sizes assume of a time-limited search without a budget
@@ -207,6 +212,13 @@ class SearchConfig:
              "(all of them when none is).")
     min_trainability: float = option(DEFAULT_MIN_TRAINABILITY, "--min-trainability",
                                      help="Threshold of the --trainability filter.")
+    finalists: int = option(
+        DEFAULT_FINALISTS, "--finalists",
+        help="Final selection: the best N architectures by validation are cross-validated "
+             "on train + validation and the winner is retrained on both (0 = off; with "
+             f"--time-limit it gets the last {FINAL_SHARE:.0%}; see docs/search.md).")
+    folds: int = option(DEFAULT_FOLDS, "--folds", help="Folds of final selection's "
+                        "cross-validation.")
     device: str = option("cpu", "--device", help="cpu, cuda or auto.")
     heartbeat_s: float = option(DEFAULT_HEARTBEAT_S, "--heartbeat",
                                 help="Seconds between lease renewals of a running trial.")
@@ -248,6 +260,8 @@ class SearchConfig:
             (self.rung_factor < 2, "{rung_factor} must be at least 2"),
             (self.epochs < 1, "{epochs} must be at least 1"),
             (self.workers < 1, "{workers} must be at least 1"),
+            (self.finalists < 0, "{finalists} must be 0 (off) or more"),
+            (self.folds < 2, "{folds} must be at least 2"),
             (self.trial_seconds is not None and self.trial_seconds < 0,
              "{trial_seconds} must be positive (or 0 = none)"),
             (self.population is not None and self.population < 2,
@@ -301,6 +315,14 @@ class SearchConfig:
     def store_dir(self) -> Path:
         """The run's ONNX-Bench store root (the leaderboard's convention)."""
         return self.run_dir / "bench"
+
+    @property
+    def search_seconds(self) -> float | None:
+        """The part of ``--time-limit`` the workers search in: all of it, or all but the
+        share final selection keeps (None: no limit)."""
+        if self.time_limit_s is None or not self.finalists:
+            return self.time_limit_s
+        return self.time_limit_s * (1.0 - FINAL_SHARE)
 
     @property
     def max_evaluations(self) -> int:

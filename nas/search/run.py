@@ -38,8 +38,10 @@ from nas.json_text import dumps
 from nas.paths import output_dir
 from nas.search.clock import study_seconds
 from nas.search.config import SearchConfig
+from nas.search.final import select_final
 from nas.search.history import History
 from nas.search.progress import SearchProgress
+from nas.search.selection import best_info, load_selection
 from nas.search.signals import Interrupted
 from nas.search.worker import SearchContext, WorkerReport, run_worker
 
@@ -67,6 +69,8 @@ class SearchSummary:
     time_limit_s: float | None = None
     study_seconds: float = 0.0
     pruned: int = 0
+    #: the study's final selection (``FinalSelection.to_dict()``), if it ran
+    final: dict | None = None
 
     def to_json(self) -> dict:
         """The ``--json`` summary: study, storage, counts, best arch id and scores, store."""
@@ -78,7 +82,10 @@ class SearchSummary:
                 "trials_running": self.running, "trials_requeued": self.requeued,
                 "trials_discarded": self.discarded,
                 "best_arch_id": best.get("arch_id"), "best_val_score": best.get("val_score"),
-                "best_test_score": best.get("test_score"), "best": self.best or None,
+                "best_test_score": best.get("test_score"),
+                "best_cv_score": best.get("cv_score"),
+                "best_final_test_score": best.get("final_test_score"),
+                "best": self.best or None, "final_selection": self.final,
                 "time_limit_s": self.time_limit_s,
                 "study_seconds": round(self.study_seconds, 1),
                 "stopped": self.stopped, "workers": self.workers}
@@ -125,8 +132,22 @@ def run_search(config: SearchConfig, progress: SearchProgress | None = None,
             _compact_store(ctx, view)
         history = ctx.study.history()
         view.update(history)
+        _final_stage(ctx, history, view)
     stopped = "; ".join(sorted({r.stopped for r in reports if r.stopped})) or "done"
-    return summarise(ctx, history, stopped, reports)
+    return summarise(ctx, ctx.study.history(), stopped, reports)
+
+
+def _final_stage(ctx: SearchContext, history: History, view: SearchProgress) -> None:
+    """Final selection (:mod:`nas.search.final`) in the time the search left."""
+    limit = ctx.config.time_limit_s
+    deadline = None
+    if limit is not None:
+        deadline = time.monotonic() + max(0.0, limit - study_seconds(history, time.time()))
+    try:
+        select_final(ctx, deadline, view.note)
+    except Interrupted as exc:  # what was scored is recorded; the summary shows it
+        exc.summary = summarise(ctx, ctx.study.history(), f"interrupted ({exc})", [])
+        raise
 
 
 def _check_device(device: str) -> None:
@@ -320,18 +341,21 @@ def _redirect_output(path: Path) -> None:
 def summarise(ctx: SearchContext, history: History, stopped: str,
               reports: list[WorkerReport]) -> SearchSummary:
     """A :class:`SearchSummary` of ``history``."""
-    best = history.best()
-    best_info = None
+    selection = load_selection(ctx.study)
+    best, final_info = best_info(history, selection)
+    best_dict = None
     if best is not None:
         attrs = best.user_attrs
         onnx = attrs.get("onnx_path")
-        best_info = {"trial_number": best.number, "arch_id": best.arch_id, "arch": best.arch,
-                     "val_score": best.value, "test_score": attrs.get("test_score"),
-                     "params": attrs.get("params"),
-                     "onnx_path": str(ctx.config.store_dir / onnx) if onnx else None}
+        best_dict = {"trial_number": best.number, "arch_id": best.arch_id, "arch": best.arch,
+                      "val_score": best.value, "test_score": attrs.get("test_score"),
+                      "params": attrs.get("params"),
+                      "onnx_path": str(ctx.config.store_dir / onnx) if onnx else None,
+                      **final_info}
     return SearchSummary(
         study=ctx.study_name, storage=redact(ctx.storage_spec), run_dir=str(ctx.config.run_dir),
         store=str(ctx.config.store_dir) if ctx.store is not None else None,
         budget=ctx.config.budget, **history.counts(),
-        best=best_info, stopped=stopped, workers=[asdict(r) for r in reports],
-        time_limit_s=ctx.config.time_limit_s, study_seconds=study_seconds(history, time.time()))
+        best=best_dict, stopped=stopped, workers=[asdict(r) for r in reports],
+        time_limit_s=ctx.config.time_limit_s, study_seconds=study_seconds(history, time.time()),
+        final=selection.to_dict() if selection is not None else None)

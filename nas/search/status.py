@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from nas.search.config import DEFAULT_STALE_AFTER_S
 from nas.search.history import History
 from nas.search.lease import host_key, stale_reason
+from nas.search.selection import best_info, load_selection
 
 
 @dataclass
@@ -45,7 +46,8 @@ def study_status(study, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> StudySt
     return StudyStatus(
         study=study.name, storage=study.label, budget=attrs.get("budget"),
         settings=attrs.get("settings"), data=attrs.get("data"), **history.counts(),
-        best=_best(history), workers=_per_worker(history, now, stale_after_s),
+        best=_best(history, load_selection(study)),
+        workers=_per_worker(history, now, stale_after_s),
         stale=[{"trial_number": r.number, "worker": r.worker, "arch_id": r.arch_id,
                 "reason": reason} for r in history.running
                if (reason := stale_reason(r, now, stale_after_s, here))],
@@ -54,13 +56,15 @@ def study_status(study, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> StudySt
                         for r in history.running])
 
 
-def _best(history: History) -> dict | None:
-    best = history.best()
+def _best(history: History, selection) -> dict | None:
+    """The study's best: final selection's winner while it is current, else the best by
+    validation (:func:`nas.search.selection.best_info`)."""
+    best, final = best_info(history, selection)
     if best is None:
         return None
     return {"trial_number": best.number, "arch_id": best.arch_id, "val_score": best.value,
             "test_score": best.user_attrs.get("test_score"),
-            "metric": best.user_attrs.get("metric")}
+            "metric": best.user_attrs.get("metric"), **final}
 
 
 def _last_heartbeat(record, stale_after_s: float) -> float | None:

@@ -194,8 +194,9 @@ def _rounds(ctx, report, notify, exports, poll_s, should_stop) -> None:
 
 
 def _time_left(ctx: SearchContext, history: History) -> float | None:
-    """Seconds left of the study's time limit (None: no limit)."""
-    limit = ctx.config.time_limit_s
+    """Seconds left of the study's time to search (None: no limit): the time limit, less
+    final selection's share (:attr:`SearchConfig.search_seconds`)."""
+    limit = ctx.config.search_seconds
     return None if limit is None else limit - study_seconds(history, time.time())
 
 

@@ -70,11 +70,13 @@ def test_children_are_counted_per_origin_against_their_parent():
 
 
 def test_target_rows_give_each_seed_and_the_median_against_the_target():
-    runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "origin": "mutation:leaf",
+    runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "val-best test": b,
+             "cv": 0.98, "winner test": 0.975, "finalists": 5, "origin": "mutation:leaf",
              "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60}
-            for s, t in ((1, 0.99), (2, 0.97), (3, 0.986))]
+            for s, t, b in ((1, 0.99, 0.97), (2, 0.97, 0.96), (3, 0.986, 0.98))]
     rows = target_rows(runs, 1200.0)
     assert [r["value"] for r in rows] == [0.99, 0.97, 0.986, 0.986]
+    assert [r["baseline"] for r in rows] == [0.97, 0.96, 0.98, 0.97]  # same run, by val
     median = rows[-1]
     assert median["met"] == 2 and median["n"] == 3 and median["target"] == f">= {TARGET_TEST}"
     assert "--time-limit 20m --workers 2" in median["detail"]

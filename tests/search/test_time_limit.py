@@ -63,11 +63,22 @@ def test_budget_or_time_limit_is_required():
     assert SearchConfig(budget=None, time_limit_s=60).max_evaluations > 10**9
 
 
-def limited(journal, archs, limit, eval_seconds):
+def limited(journal, archs, limit, eval_seconds, finalists=0):
+    """A worker context with a time limit; final selection (which keeps a share of the
+    limit, tested below) off unless ``finalists`` says otherwise."""
     ctx = protocol_context(journal, "t", "ffn", [str(a) for a in archs], budget=1,
                            eval_seconds=eval_seconds)
-    ctx.config = dataclasses.replace(ctx.config, budget=None, time_limit_s=limit)
+    ctx.config = dataclasses.replace(ctx.config, budget=None, time_limit_s=limit,
+                                     finalists=finalists)
     return ctx
+
+
+def test_workers_leave_final_selection_its_share_of_the_limit(journal, archs):
+    ctx = limited(journal, archs, limit=2.0, eval_seconds=0.6, finalists=3)
+    report = run_worker(ctx, poll_s=0.05)
+    assert report.stopped == "time limit reached"
+    # the workers search for 85% of the limit (1.7 s); the rest is final selection's
+    assert 1.7 <= study_seconds(ctx.study.history(), time.time()) <= 1.7 + 0.25
 
 
 def test_the_limit_stops_the_search_and_cuts_the_running_evaluation(journal, archs):
@@ -120,3 +131,5 @@ def test_a_time_limited_search_ends_with_its_summary(workdir, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["stopped"] == "time limit reached" and summary["time_limit_s"] == 3.0
     assert 0 < summary["study_seconds"] <= 3.5  # however many evaluations fit on this machine
+    # final selection ran in the rest (how many finalists it scored depends on the load)
+    assert summary["final_selection"]["folds"] == 5
