@@ -97,6 +97,8 @@ def finalists(history, n: int) -> list:
     """The ``n`` best completed trials by validation fitness, one per function (a second
     string of a network already chosen would cost training and tell nothing new), each
     within :data:`FINALIST_TOLERANCE` of the best."""
+    if n < 1:
+        return []
     ranked = sorted((r for r in history.records if r.score is not None),
                     key=lambda r: fitness(r, history.maximize), reverse=True)
     chosen, seen = [], set()
@@ -129,7 +131,8 @@ def winner_record(history, selection: FinalSelection | None):
     search that went on afterwards may have better ones), else None."""
     if selection is None or selection.winner is None:
         return None
-    current = [r.arch_id for r in finalists(history, selection.requested)]
+    current = [r.arch_id for r in
+               finalists(history, selection.requested or len(selection.finalists))]
     if current != [f.arch_id for f in selection.finalists]:
         return None
     return next((r for r in history.records

@@ -16,9 +16,11 @@ from nas.search.history import History, TrialRecord
 from nas.search.selection import (
     Finalist,
     FinalSelection,
+    best_info,
     finalists,
     load_selection,
     pick_winner,
+    winner_record,
 )
 from nas.search.study import SearchStudy
 from nas.space import load_space
@@ -70,6 +72,22 @@ def test_finalists_are_the_best_by_validation_one_per_function_near_the_best():
     ])
     assert [r.arch_id for r in finalists(history, 5)] == ["b", "d", "c"]
     assert [r.arch_id for r in finalists(history, 2)] == ["b", "d"]
+
+
+def test_the_winner_is_the_best_only_while_its_finalists_are_the_studys_best():
+    records = [_record(0, 0.95, "a", "f1"), _record(1, 0.96, "b", "f2")]
+    chosen = finalists(History.of(records), 2)
+    selection = FinalSelection(3, [Finalist.of(r) for r in chosen], requested=2)
+    selection.finalists[1].fold_scores = [1.0, 1.0, 1.0]  # a cross-validates best
+    selection.finalists[0].fold_scores = [0.9, 0.9, 0.9]
+    pick_winner(selection, maximize=True)
+    best, extra = best_info(History.of(records), selection)
+    assert best.arch_id == "a" and extra["cv_score"] == 1.0 and extra["folds"] == 3
+    # the search went on and found a better network: the selection is stale
+    later = History.of([*records, _record(2, 0.99, "c", "f3")])
+    assert winner_record(later, selection) is None
+    assert best_info(later, selection) == (later.best(), {})
+    assert finalists(later, 0) == []
 
 
 def test_the_winner_is_the_best_cross_validated_and_validation_breaks_ties():
