@@ -168,8 +168,8 @@ def test_no_time_left_keeps_the_best_by_validation(workdir):
 
 
 def test_a_time_limit_keeps_a_share_for_final_selection():
-    assert SearchConfig(time_limit_s=100).search_seconds == pytest.approx(85)
-    assert SearchConfig(time_limit_s=100, finalists=0).search_seconds == 100
+    assert SearchConfig(time_limit_s=100, finalists=5).search_seconds == pytest.approx(85)
+    assert SearchConfig(time_limit_s=100).search_seconds == 100  # off by default
     assert SearchConfig().search_seconds is None
 
 

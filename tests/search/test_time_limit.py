@@ -126,7 +126,7 @@ def test_an_interrupted_search_still_prints_its_json_summary(workdir, capsys, mo
 
 def test_a_time_limited_search_ends_with_its_summary(workdir, capsys):
     args = ["search", "-g", "ffn", "-t", "wine", "--time-limit", "3s", "--epochs", "1",
-            "--tune-trials", "1", "--no-export", "--json"]
+            "--tune-trials", "1", "--no-export", "--finalists", "3", "--json"]
     assert run_app(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["stopped"] == "time limit reached" and summary["time_limit_s"] == 3.0
