@@ -348,10 +348,10 @@ def summarise(ctx: SearchContext, history: History, stopped: str,
         attrs = best.user_attrs
         onnx = attrs.get("onnx_path")
         best_dict = {"trial_number": best.number, "arch_id": best.arch_id, "arch": best.arch,
-                      "val_score": best.value, "test_score": attrs.get("test_score"),
-                      "params": attrs.get("params"),
-                      "onnx_path": str(ctx.config.store_dir / onnx) if onnx else None,
-                      **final_info}
+                     "val_score": best.value, "test_score": attrs.get("test_score"),
+                     "params": attrs.get("params"),
+                     "onnx_path": str(ctx.config.store_dir / onnx) if onnx else None,
+                     **final_info}
     return SearchSummary(
         study=ctx.study_name, storage=redact(ctx.storage_spec), run_dir=str(ctx.config.run_dir),
         store=str(ctx.config.store_dir) if ctx.store is not None else None,

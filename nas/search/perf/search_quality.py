@@ -31,8 +31,8 @@ from nas.search.perf import load_note
 from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf"
-#: final selection off: this suite compares the searches themselves (best-so-far curves
-#: over the whole time); search_targets measures the default with it
+#: final selection off (as by default) whatever the default becomes: this suite compares
+#: the searches themselves, best-so-far curves over the whole time
 SETTING = {"grammar": "einspace", "task": "digits", "seed_references": False,
            "finalists": 0}
 #: the search as it was before issue 13's work (5 epochs, every architecture trained in

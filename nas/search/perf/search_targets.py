@@ -4,9 +4,8 @@ each the issue's own command on 2 cores with the defaults of ``nas search``:
 * ``nas search --grammar einspace --task digits --no-seed-references --time-limit 20m
   --workers 2``: the test accuracy of its best architecture against 98.5% (the
   grammar's reference CNNs reach 98.3-99.2%), seeds 1-3. The best is what the command
-  reports: the best by validation as trained in the search, or with ``--finalists``
-  final selection's winner retrained on train + validation (docs/search.md, "Final
-  selection"), beside the best by validation of the same run;
+  reports: the best by validation as trained in the search (final selection, off by
+  default, is measured in docs/search.md, "The targets");
 * the same on ``mnist1d`` with ``--time-limit 60m``, against 98.5% (stretch 99.2%, a
   hand-designed 1-D CNN; the MNIST-1D paper's CNN row is 94%), seed 1.
 
@@ -20,9 +19,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from nas.search.final import load_selection
 from nas.search.perf import load_note
 from nas.search.perf.search_quality import fresh_search
+from nas.search.selection import load_selection
 from nas.search.study import SearchStudy
 
 OUT = Path("runs") / "perf" / "search-targets"
