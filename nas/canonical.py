@@ -21,7 +21,11 @@ which module holds which weights, as for a branch order):
   of the same aggregation inside a branch adds its terms to the outer ones
   (``branch2(clone, branch2(clone, A, B, add), C, add)`` is ``A + B + C``);
 * **split and re-join**: ``group(d)`` with identity branches and ``concat(d)`` is the
-  identity (``torch.cat(torch.chunk(x, k, d), d)`` is ``x``).
+  identity (``torch.cat(torch.chunk(x, k, d), d)`` is ``x``);
+* **values an op ignores**: a KAN layer's order ``K`` shapes its B-spline basis only;
+  with the ``rbf``, ``cheby`` and ``wavelet`` bases it is not read, so
+  ``kan(64, 5, 2, wavelet)`` and ``kan(64, 5, 3, wavelet)`` are one network (``K`` is
+  written ``_``).
 
 Other ops are kept as written with their values; a ``col2im`` also records its grid,
 which comes from its routing's pre-routing rather than from its own input. No aggregation
@@ -41,7 +45,7 @@ from nas.derive import NodeInfo
 from nas.ops.registry import Shape, get_op
 
 #: version of the rewrites: a key of another version never equals one of this version
-KEY_VERSION = "f1"
+KEY_VERSION = "f2"
 #: prefix of every function key (arch ids are bare hex, so the two never collide)
 KEY_PREFIX = KEY_VERSION + ":"
 
@@ -56,7 +60,7 @@ Term = str  # one module of a canonical chain, as text
 
 
 def function_key(space, arch: Architecture, input_shape: Shape) -> str:
-    """The function key of ``arch`` on inputs ``(B, *input_shape)``: ``"f1:"`` and 16
+    """The function key of ``arch`` on inputs ``(B, *input_shape)``: ``"f2:"`` and 16
     hex digits of sha256 of :func:`function_form`. Equal keys: the same network.
 
     Raises:
@@ -104,6 +108,9 @@ class _Canon:
             return []
         if node.op == "col2im":  # its grid comes from the routing's pre-routing
             return [f"col2im@{'x'.join(map(str, info.out))}"]
+        if node.op == "kan" and node.children[3].text != "bspline":  # type: ignore[union-attr]
+            width, grid, _, basis = (value.text for value in node.children)  # type: ignore[union-attr]
+            args = f"{width}, {grid}, _, {basis}"  # the order is read by B-splines only
         return [f"{node.op}({args})" if args else node.op]
 
     def _branching(self, node: Node, path: tuple[int, ...]) -> list[Term]:

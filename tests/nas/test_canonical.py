@@ -52,6 +52,10 @@ SAME = {
                          "linear(16), add)",
                     "branch2(clone, linear(16), branch2(clone, linear(16), linear(16), add), "
                     "add)", False),
+    "kan-order-of-a-wavelet": (SEQ, "sequential(kan(16, 5, 3, wavelet), linear(16))",
+                               "sequential(kan(16, 5, 2, wavelet), linear(16))", False),
+    "kan-order-of-an-rbf": (SEQ, "sequential(kan(16, 5, 2, rbf), relu)",
+                            "sequential(kan(16, 5, 3, rbf), relu)", False),
     "no-op-inside-a-branch": (SEQ, "branch2(clone, sequential(identity, linear(16)), "
                                      "linear(16), concat(2))",
                                 "branch2(clone, linear(16), routing(identity, linear(16), "
@@ -72,6 +76,8 @@ DIFFERENT = {
     "softmax-through-a-permute": (IMG, "routing(permute(1,3,2), softmax, permute(1,3,2))",
                                   "routing(identity, softmax, identity)"),
     "activation-order": (SEQ, "sequential(relu, tanh)", "sequential(tanh, relu)"),
+    "kan-order-of-a-bspline": (SEQ, "sequential(kan(16, 5, 3, bspline), relu)",
+                               "sequential(kan(16, 5, 2, bspline), relu)"),
     "leakyrelu-twice": (SEQ, "sequential(leakyrelu, leakyrelu)",
                         "routing(identity, leakyrelu, identity)"),
     "alphadropout": (SEQ, "sequential(linear(16), alphadropout)",
