@@ -75,13 +75,13 @@ class FinalSelection:
 
     @classmethod
     def from_dict(cls, data: dict) -> FinalSelection:
+        """The inverse of :meth:`to_dict` (``cv_score`` is derived, not read)."""
         finalists = [Finalist(**{k: v for k, v in f.items() if k != "cv_score"})
                      for f in data.get("finalists", [])]
-        return cls(data["folds"], finalists, data.get("winner"), data.get("requested", 0),
-                   data.get("winner_arch_id"),
-                   data.get("final_test_score"), data.get("final_val_score"),
-                   data.get("final_seconds", 0.0), data.get("complete", True),
-                   data.get("note", ""))
+        kept = {k: data[k] for k in ("winner", "requested", "winner_arch_id",
+                                     "final_test_score", "final_val_score",
+                                     "final_seconds", "complete", "note") if k in data}
+        return cls(folds=data["folds"], finalists=finalists, **kept)
 
     @property
     def winner_entry(self) -> Finalist | None:
@@ -122,7 +122,10 @@ def _close_to(score: float, best: float, maximize: bool) -> bool:
 def load_selection(study) -> FinalSelection | None:
     """The final selection recorded in ``study`` (a :class:`SearchStudy`), if any."""
     data = study.user_attrs().get(FINAL_KEY)
-    return FinalSelection.from_dict(data) if isinstance(data, dict) else None
+    try:
+        return FinalSelection.from_dict(data) if isinstance(data, dict) else None
+    except (KeyError, TypeError, ValueError):  # not ours, or damaged: selection runs anew
+        return None
 
 
 def winner_record(history, selection: FinalSelection | None):

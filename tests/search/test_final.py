@@ -177,3 +177,23 @@ def test_a_time_limit_keeps_a_share_for_final_selection():
 def test_bad_final_options_are_refused(field, value):
     with pytest.raises(OptionError, match=field):
         SearchConfig(**{field: value})
+
+
+def test_a_selection_round_trips_through_the_study_and_damage_is_ignored():
+    selection = FinalSelection(5, [Finalist(1, "a", "x", 0.9, 0.8, {"lr": 0.1}, [0.9, 0.8],
+                                            run_seconds=2.0)],
+                               winner=1, requested=5, winner_arch_id="a",
+                               final_test_score=0.7, complete=False, note="time")
+    assert FinalSelection.from_dict(selection.to_dict()) == selection
+
+    class Study:
+        def __init__(self, value):
+            self.value = value
+
+        def user_attrs(self):
+            return {"final_selection": self.value}
+
+    assert load_selection(Study(selection.to_dict())) == selection
+    # written by something else, or damaged: ignored (final selection runs anew)
+    assert load_selection(Study({"folds": 5, "finalists": [{"bogus": 1}]})) is None
+    assert load_selection(Study("text")) is None
