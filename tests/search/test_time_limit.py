@@ -74,11 +74,12 @@ def limited(journal, archs, limit, eval_seconds, finalists=0):
 
 
 def test_workers_leave_final_selection_its_share_of_the_limit(journal, archs):
-    ctx = limited(journal, archs, limit=2.0, eval_seconds=0.6, finalists=3)
+    ctx = limited(journal, archs, limit=4.0, eval_seconds=0.6, finalists=3)
     report = run_worker(ctx, poll_s=0.05)
     assert report.stopped == "time limit reached"
-    # the workers search for 85% of the limit (1.7 s); the rest is final selection's
-    assert 1.7 <= study_seconds(ctx.study.history(), time.time()) <= 1.7 + 0.25
+    # the workers search for 85% of the limit (3.4 s); the rest (0.6 s, more than this
+    # test's slack for a loaded machine) is final selection's
+    assert 3.4 <= study_seconds(ctx.study.history(), time.time()) <= 3.4 + 0.5
 
 
 def test_the_limit_stops_the_search_and_cuts_the_running_evaluation(journal, archs):
