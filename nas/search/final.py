@@ -227,8 +227,9 @@ def select_final(ctx, deadline: float | None = None,
     selection.requested = cfg.finalists
     try:
         with graceful_stop():
-            _score_finalists(ctx, selection, deadline, note)
-            _retrain_winner(ctx, selection, deadline, note)
+            lab = _Lab(ctx.space, ctx.task, settings_of(cfg), cfg.folds)
+            _score_finalists(ctx, lab, selection, deadline, note)
+            _retrain_winner(ctx, lab, selection, deadline, note)
     finally:  # an interrupted stage keeps what it scored
         selection.final_seconds += time.perf_counter() - started
         with critical():
@@ -247,7 +248,8 @@ def _carried_over(previous: FinalSelection | None, chosen: list, k: int) -> Fina
     return selection
 
 
-def _score_finalists(ctx, selection: FinalSelection, deadline: float | None, note) -> None:
+def _score_finalists(ctx, lab: _Lab, selection: FinalSelection, deadline: float | None,
+                     note) -> None:
     """Cross-validate the finalists not scored yet, best first; pick the winner."""
     cfg, k = ctx.config, selection.folds
     work = {(i, fold): (f.arch, f.hparams) for i, f in enumerate(selection.finalists)
@@ -270,7 +272,6 @@ def _score_finalists(ctx, selection: FinalSelection, deadline: float | None, not
             note(f"finalist {entry.arch_id} (val {entry.val_score:.4f}): cross-validated "
                  f"{entry.cv_score:.4f}")
 
-    lab = _Lab(ctx.space, ctx.task, settings_of(cfg), k)
     cv_deadline = None if deadline is None else deadline - _retrain_estimate(selection)
     selection.complete = run_folds(lab, cfg.to_dict(), cfg.workers, work, cv_deadline, done)
     if not selection.complete:
@@ -284,7 +285,8 @@ def _retrain_estimate(selection: FinalSelection) -> float:
     return 1.5 * 1.25 * max((f.run_seconds for f in selection.finalists), default=0.0)
 
 
-def _retrain_winner(ctx, selection: FinalSelection, deadline: float | None, note) -> None:
+def _retrain_winner(ctx, lab: _Lab, selection: FinalSelection, deadline: float | None,
+                    note) -> None:
     """Train the winner on train + validation and score it on test (once per winner)."""
     winner = selection.winner_entry
     if winner is None:
@@ -298,7 +300,6 @@ def _retrain_winner(ctx, selection: FinalSelection, deadline: float | None, note
         selection.note = "no time was left to retrain the winner on train + validation"
         note(f"final selection: {selection.note}")
         return
-    lab = _Lab(ctx.space, ctx.task, settings_of(ctx.config), selection.folds)
     try:
         _, test = train_on(lab.builder(winner.arch), full_task(ctx.task), winner.hparams,
                            lab.settings)
