@@ -1,22 +1,15 @@
 """Command-line interface: ``nas <command>``.
 
-Each area registers its commands on the shared Typer app when its module is imported.
+Each area registers its commands on the shared Typer app when its module is imported
+(see :mod:`nas.cli.areas`): :func:`run_app` imports the one its command line names, and
+``nas.cli.app``, the Typer app reached through this package, has every command.
 """
 
 from __future__ import annotations
 
 import sys
 
-from nas.cli import (
-    bench,  # noqa: F401,I001  (registers export and the bench group)
-    leaderboard,  # noqa: F401,I001  (registers leaderboard)
-    perf,  # noqa: F401,I001  (registers the perf group last)
-    predict,  # noqa: F401,I001  (registers predict and the predictor group)
-    search,  # noqa: F401,I001  (registers search and status)
-    space,  # noqa: F401  (registers sample, validate, grammars)
-    tasks,  # noqa: F401,I001  (registers tasks)
-)
-from nas.cli.app import app, run_app
+from nas.cli.root import run_app
 
 
 def main() -> None:
@@ -24,4 +17,14 @@ def main() -> None:
     sys.exit(run_app())
 
 
-__all__ = ["app", "main"]
+def __getattr__(name: str):
+    if name == "app":  # the whole CLI, e.g. for typer.testing.CliRunner
+        from nas.cli.areas import load_areas
+        from nas.cli.root import app
+
+        load_areas()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["app", "main", "run_app"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from nas.cli.app import app, fail
+from nas.cli.root import app, fail
 from nas.errors import StoreError
 from nas.json_text import dumps
 from nas.paths import output_dir, output_file, read_text

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from nas.cli.app import app
+from nas.cli.root import app
 from nas.errors import LeaderboardError
 from nas.paths import output_file
 

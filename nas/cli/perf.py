@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nas.cli.app import app, fail
+from nas.cli.root import app, fail
 from nas.json_text import dumps
 from nas.paths import output_file
 from nas.search.perf import available_suites, get_suite

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from nas.cli.app import app
+from nas.cli.root import app
 from nas.errors import PredictorError
 from nas.json_text import dumps
 from nas.paths import output_file

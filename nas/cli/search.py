@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 
 from bench.storage import open_storage, redact, storage_url, with_driver
-from nas.cli.app import app
 from nas.cli.config_options import config_command
+from nas.cli.root import app
 from nas.durations import format_duration
 from nas.errors import NasError, StorageError
 from nas.json_text import dumps

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from nas.cli.app import app, fail
+from nas.cli.root import app, fail
 from nas.errors import ArchitectureError, NasError
 from nas.heads import HeadSpec
 from nas.json_text import dumps

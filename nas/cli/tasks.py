@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nas.cli.app import app
+from nas.cli.root import app
 from nas.json_text import dumps
 
 

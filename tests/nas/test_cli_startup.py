@@ -105,3 +105,38 @@ def test_leaderboard_does_not_import_torch(tmp_path, study_and_store):
     board = json.loads(out.read_text())
     assert "linear(16)" in json.dumps(board)
     assert "logistic regression" in json.dumps(board)  # the catalog's published figures
+
+
+def full_nas_modules(tmp_path, *args: str) -> set[str]:
+    """Every ``nas.*`` module a CLI command imported."""
+    out = tmp_path / "modules.json"
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert out.exists(), proc.stderr
+    return {m for m in json.loads(out.read_text())["modules"] if m.startswith("nas.")}
+
+
+def test_a_command_imports_only_its_own_area(tmp_path):
+    """`nas sample` leaves the search's and the store's CLI modules unimported."""
+    modules = full_nas_modules(tmp_path, "sample", "-n", "2", "-g", "ffn", "-s", "13")
+    assert "nas.cli.space" in modules
+    assert not modules & {"nas.cli.search", "nas.cli.bench", "nas.cli.perf",
+                          "nas.search.config"}
+
+
+def test_an_unknown_command_loads_every_area_and_suggests_names(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nas", "sampel"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "sample" in proc.stderr  # click's "Did you mean" over the whole command list
+
+
+def test_the_area_map_names_every_registered_command_exactly():
+    import typer.main
+
+    from nas.cli import app  # every area loaded
+    from nas.cli.areas import AREAS, COMMANDS
+
+    registered = set(typer.main.get_command(app).commands)
+    assert registered == set(COMMANDS)
+    assert set(COMMANDS.values()) == set(AREAS)

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from nas.cli import run_app
-from nas.cli.app import app
+from nas.cli import app, run_app
 from nas.cli.config_options import config_from_options
 from nas.errors import OptionError
 from nas.options import default_of, flag_names, flag_spellings, option_of

@@ -1,6 +1,7 @@
 """The `nas` Typer application and its error boundary.
 
-Area modules (``nas/cli/<area>.py``) add their commands to :data:`app` on import.
+Area modules (``nas/cli/<area>.py``) add their commands to :data:`app` on import
+(:mod:`nas.cli.areas` says which).
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def run_app(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every platform error into one line and a non-zero exit."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    from nas.cli.areas import load_areas  # the areas import this module
+
     try:
+        load_areas(args)
         # Without standalone mode click returns (rather than raises) typer.Exit codes.
         code = app(args=argv, standalone_mode=False, prog_name="nas")
         if isinstance(code, int):
