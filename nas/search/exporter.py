@@ -19,7 +19,8 @@ Order, so that a search with one worker proposes the same architectures whatever
 export takes (:class:`BackgroundExports`):
 
 * at most one export is pending while the worker evaluates: before a worker starts a
-  trial, every export but the newest has finished (:meth:`~BackgroundExports.settle`);
+  trial, every export but the newest has finished, and the newest too if a trial
+  claimed since (:meth:`~BackgroundExports.settle`);
 * the newest starts, and completes its trial, only after the next trial has claimed
   its architecture (:meth:`~BackgroundExports.release`): the proposal for trial ``n``
   always sees trial ``n - 1`` running, as it would see another worker's trial, and every
@@ -86,10 +87,16 @@ class BackgroundExports:
         self._jobs.append(job)
 
     def settle(self) -> list[tuple[ExportJob, bool]]:
-        """Wait for every export but the newest (see :meth:`collect` for the result)."""
-        for job in self._jobs[:-1]:
-            job.released.set()
-            job.future.exception()  # waits; collect() raises it
+        """Wait for every export but the newest, and for the newest too once it has been
+        released (see :meth:`collect` for the result).
+
+        A released export may finish its trial at any moment; waiting for it keeps the
+        next proposal's history the same whatever the export takes (a trial that had no
+        model to export, e.g. stopped at a rung, releases the export before it)."""
+        for job in self._jobs:
+            if job is not self._jobs[-1] or job.released.is_set():
+                job.released.set()
+                job.future.exception()  # waits; collect() raises it
         return self.collect()
 
     def release(self) -> None:

@@ -172,3 +172,21 @@ def test_a_one_worker_search_with_background_export_is_reproducible(workdir):
     assert first == second
     assert any(origin.startswith(("mutation", "crossover")) for _, origin, _ in first)
 
+
+
+def test_settle_waits_for_a_released_export_but_not_for_an_unreleased_one():
+    """The newest export stays pending only until a later trial has claimed: once
+    released it may finish its trial at any moment, so the next trial waits for it
+    (else a trial without a model in between, e.g. stopped at a rung, let the
+    proposal after it see that export finished or not depending on timing)."""
+    from nas.search.exporter import BackgroundExports, ExportJob
+
+    exports = BackgroundExports()
+    recorded = []
+    job = ExportJob(7, lambda: time.sleep(0.3), lambda: recorded.append(7) or True)
+    exports.submit(job)
+    assert exports.settle() == [] and exports.pending  # not released: it stays pending
+    exports.release()  # the next trial claimed its architecture
+    assert exports.settle() == [(job, True)] and recorded == [7]
+    assert not exports.pending
+    exports.close()
