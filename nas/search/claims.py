@@ -2,7 +2,8 @@
 never more evaluations than the budget, whatever the number of workers.
 
 Both rules use the same pattern on the shared storage: **write, then read**. A worker
-first creates its trial (RUNNING), then reads the whole study:
+first creates its trial (RUNNING), already holding the claim of the architecture it
+proposes, then reads the study:
 
 * **Budget.** The trial may go on only if fewer than ``budget`` trials *numbered below
   it* count against the budget (evaluated or running). Trial numbers follow creation
@@ -12,8 +13,9 @@ first creates its trial (RUNNING), then reads the whole study:
   ``nas:discarded``; it spent nothing). A cheap check before creating a trial makes
   this a rare race at the very end of the budget.
 * **Dedupe.** The worker writes the proposed ``arch_id`` and ``function_key`` to its
-  trial, then reads the study; if any *other* evaluated or running trial holds the same
-  id or the same function key, it backs off and proposes again, in the same trial (after
+  trial (the first with its creation), then reads the study; if any *other* evaluated or
+  running trial holds the same id or the same function key, it backs off and proposes
+  again, in the same trial (after
   a short random pause, so two workers that back off from each other do not meet again
   in lockstep). For two trials that both keep a key, the one whose final write came
   second would have read the other's claim: so no architecture, and no network, is
@@ -81,10 +83,13 @@ class Proposer:
                  seed: int = 0, function_keys: bool = True):
         self.strategy, self.references, self.seed = strategy, list(references), seed
         self.function_keys = function_keys
+        self._keys: dict[str, str | None] = {}  # arch id -> function key (None: untypable)
 
-    def propose(self, history: History, trial_id: int, number: int, attempt: int) -> Proposal:
-        """The next architecture for trial ``trial_id``, with its ``function_key`` in
-        its attrs (when known); raises NothingToPropose."""
+    def propose(self, history: History, trial_id: int | None, number: int, attempt: int
+                ) -> Proposal:
+        """The next architecture for trial ``trial_id`` (None: a trial not created yet,
+        to be numbered ``number``), with its ``function_key`` in its attrs (when known);
+        raises NothingToPropose."""
         rng = proposal_rng(self.seed, number, attempt)
         queue = history.requeued(exclude_trial_id=trial_id)
         if queue:
@@ -96,7 +101,10 @@ class Proposer:
             if not held(history, proposal, trial_id):
                 return proposal
         for _ in range(MAX_FRESH_TRIES):
-            proposal = self.keyed(self.strategy.propose(history, rng))
+            proposal = self.strategy.propose(history, rng)
+            if history.holds(proposal.arch.id, trial_id):
+                continue  # held by its string already: no need to type it for its key
+            proposal = self.keyed(proposal)
             if not held(history, proposal, trial_id):
                 return proposal
         raise NothingToPropose(
@@ -111,11 +119,24 @@ class Proposer:
         shape = self.strategy.input_shape
         if not self.function_keys or not shape:
             return proposal
-        try:
-            key = function_key(self.strategy.space, proposal.arch, shape)
-        except ArchitectureError:  # it cannot be typed here: its arch id stands alone
+        key = self._function_key(proposal.arch, shape)
+        if key is None:  # it cannot be typed here: its arch id stands alone
             return proposal
         return dataclasses.replace(proposal, attrs={**proposal.attrs, "function_key": key})
+
+    #: function keys remembered per proposer (re-queues, references and the strategy's
+    #: repeats come back; typing an architecture again costs as much as sampling it)
+    KEYS_KEPT = 4096
+
+    def _function_key(self, arch: Architecture, shape) -> str | None:
+        if arch.id not in self._keys:
+            if len(self._keys) >= self.KEYS_KEPT:
+                self._keys.clear()
+            try:
+                self._keys[arch.id] = function_key(self.strategy.space, arch, shape)
+            except ArchitectureError:
+                self._keys[arch.id] = None
+        return self._keys[arch.id]
 
 
 def held(history: History, proposal: Proposal, trial_id: int | None = None) -> bool:
@@ -123,26 +144,38 @@ def held(history: History, proposal: Proposal, trial_id: int | None = None) -> b
     return history.holds(proposal.arch.id, trial_id, proposal.attrs.get("function_key"))
 
 
+def claim_attrs(proposal: Proposal) -> dict:
+    """The user_attrs that claim ``proposal``'s architecture, with how it was proposed
+    (None values are not written)."""
+    arch = proposal.arch
+    return {"arch": str(arch), "arch_id": arch.id, "origin": proposal.origin,
+            "parents": list(proposal.parents) or None, **proposal.attrs}
+
+
 def claim(study, history: History, trial_id: int, number: int, proposer: Proposer,
-          pause_s: float = 0.2) -> tuple[Proposal, History]:
+          pause_s: float = 0.2, written: Proposal | None = None
+          ) -> tuple[Proposal, History]:
     """Claim an architecture for trial ``trial_id``; see the module docstring.
 
+    ``written``: a proposal whose claim the trial was created with, ``history`` having
+    been read after that creation; it is the first round's claim (no write).
     Returns the proposal and the history read after the winning claim.
     Raises NothingToPropose when no round succeeds.
     """
-    written: set[str] = set()
+    keys = {k for k, v in claim_attrs(written).items() if v is not None} if written else set()
     for attempt in range(MAX_CLAIM_ROUNDS):
-        proposal = proposer.propose(history, trial_id, number, attempt)
-        arch = proposal.arch
-        # the claim, with how it was proposed, is one write; keys of an earlier attempt
-        # that this proposal lacks are cleared
-        attrs = {"arch": str(arch), "arch_id": arch.id, "origin": proposal.origin,
-                 "parents": list(proposal.parents) or None, **proposal.attrs}
-        kept = {key for key, value in attrs.items() if value is not None}
-        study.update(trial_id, attrs, clear=written - kept)
-        written |= kept
-        history = study.history()
-        if not history.rivals(trial_id, arch.id, proposal.attrs.get("function_key")):
+        if attempt == 0 and written is not None:
+            proposal = written
+        else:
+            proposal = proposer.propose(history, trial_id, number, attempt)
+            # the claim is one write; keys of an earlier attempt that this proposal
+            # lacks are cleared
+            attrs = claim_attrs(proposal)
+            kept = {key for key, value in attrs.items() if value is not None}
+            study.update(trial_id, attrs, clear=keys - kept)
+            keys |= kept
+            history = study.history()
+        if not history.rivals(trial_id, proposal.arch.id, proposal.attrs.get("function_key")):
             return proposal, history
         time.sleep(random.uniform(0, pause_s * (attempt + 1)))  # break lockstep
     raise NothingToPropose(f"trial {number} lost the claim {MAX_CLAIM_ROUNDS} times in a "

@@ -4,12 +4,14 @@ Each round a worker reads the study, fails stale trials (re-queueing their
 architectures), and then either stops (budget spent, nothing running), waits (budget
 held by running trials, which might still go stale), or evaluates one architecture:
 
-    create trial (with its worker and lease) -> inside the budget? -> claim an
-    architecture (with its origin) -> evaluate -> result and COMPLETE (or FAIL with
-    the reason)
+    propose an architecture -> create the trial (with its worker, lease and the claim
+    of that architecture, with its origin) -> inside the budget? -> nobody else holds
+    the architecture? (else claim another) -> evaluate -> result and COMPLETE (or FAIL
+    with the reason)
 
-Each arrow that changes the trial is one storage write (:mod:`nas.search.batch`): a
-trial costs three writes plus its lease renewals, whatever the number of attributes.
+Each step that changes the trial is one storage write (:mod:`nas.search.batch`): a
+trial costs two writes plus its lease renewals (and one more per claim lost to another
+worker), whatever the number of attributes.
 A trained model is exported on a background thread while the worker goes on to its
 next trial (:mod:`nas.search.exporter`; ``--inline-export`` exports before it): its
 trial completes when its file is written.
@@ -39,6 +41,7 @@ from nas.search.claims import (
     NothingToPropose,
     Proposer,
     claim,
+    claim_attrs,
     has_room,
     matching_references,
     within_budget,
@@ -214,7 +217,12 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener,
     """Create, claim, evaluate and finish one trial (or discard it)."""
     study, cfg = ctx.study, ctx.config
     _exported(ctx, report, notify, exports.settle())  # at most one export stays pending
-    trial_id, number = study.create_trial({"worker": report.worker},
+    history = study.history()
+    # proposed before the trial exists, so that its creation carries the claim: one
+    # write fewer per trial. The number it would get without a race seeds the proposal
+    # (exact with one worker: the same seed gives the same search).
+    first = ctx.proposer.propose(history, None, len(history), 0)
+    trial_id, number = study.create_trial({"worker": report.worker, **claim_attrs(first)},
                                           lease_attrs(cfg.stale_after_s))
     lease = Lease(study, trial_id, cfg.heartbeat_s, cfg.stale_after_s)
     try:
@@ -225,7 +233,8 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener,
             report.discarded += 1
             return
         try:
-            proposal, history = claim(study, history, trial_id, number, ctx.proposer)
+            proposal, history = claim(study, history, trial_id, number, ctx.proposer,
+                                      written=first)
         except NothingToPropose as exc:
             _discard(ctx, trial_id, str(exc))
             report.discarded += 1
