@@ -187,7 +187,7 @@ def _rounds(ctx, report, notify, exports, poll_s, should_stop) -> None:
             return
         try:
             with time_up_in(left):
-                _one_trial(ctx, report, notify, exports)
+                _one_trial(ctx, report, notify, exports, history)
         except NothingToPropose as exc:
             report.stopped = f"nothing left to propose: {exc}"
             return
@@ -213,11 +213,14 @@ def _reaped_history(ctx: SearchContext, report: WorkerReport) -> History:
 
 
 def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener,
-               exports: BackgroundExports) -> None:
-    """Create, claim, evaluate and finish one trial (or discard it)."""
+               exports: BackgroundExports, history: History) -> None:
+    """Create, claim, evaluate and finish one trial (or discard it); ``history`` is the
+    round's read of the study."""
     study, cfg = ctx.study, ctx.config
-    _exported(ctx, report, notify, exports.settle())  # at most one export stays pending
-    history = study.history()
+    settled = exports.settle()  # at most one export stays pending
+    if settled:  # they finished their trials since the round's read
+        _exported(ctx, report, notify, settled)
+        history = study.history()
     # proposed before the trial exists, so that its creation carries the claim: one
     # write fewer per trial. The number it would get without a race seeds the proposal
     # (exact with one worker: the same seed gives the same search).

@@ -231,20 +231,28 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure_cell(spec: str, workers: int, budget: int, eval_s: float, seconds: float
-                 ) -> dict:
-    """One storage and worker count: the protocol and the bare loop, side by side."""
-    out: dict = {}
-    for label, target, bare in (("bare", _bare_worker, True), ("nas", _protocol_worker, False)):
-        study, reports = _race(target, spec, workers, budget, eval_s, seconds, bare)
-        records, finishes = _finishes(spec, study, reports)
-        if not bare:
-            out["evaluations"] = _check(spec, study, reports)
-        overhead = _overheads(finishes, eval_s)
-        out[label] = {"rate": steady_rate(records) if len(records) > 2 else math.nan,
-                      "p50": _percentile(overhead, 0.5), "p99": _percentile(overhead, 0.99),
-                      "trials": len(records),
-                      "cpu_per_trial": reports[0]["machine_busy_s"] / max(len(records), 1)}
+def measure_cell(spec: str, workers: int, budget: int, eval_s: float, seconds: float,
+                 repeats: int = 1) -> dict:
+    """One storage and worker count: the protocol and the bare loop, side by side, taking
+    turns ``repeats`` times (each figure the median over the repeats)."""
+    runs: dict[str, list[dict]] = {"bare": [], "nas": []}
+    evaluations = 0
+    for _ in range(repeats):
+        for label, target, bare in (("bare", _bare_worker, True),
+                                    ("nas", _protocol_worker, False)):
+            study, reports = _race(target, spec, workers, budget, eval_s, seconds, bare)
+            records, finishes = _finishes(spec, study, reports)
+            if not bare:
+                evaluations += _check(spec, study, reports)
+            overhead = _overheads(finishes, eval_s)
+            runs[label].append({
+                "rate": steady_rate(records) if len(records) > 2 else math.nan,
+                "p50": _percentile(overhead, 0.5), "p99": _percentile(overhead, 0.99),
+                "trials": len(records),
+                "cpu_per_trial": reports[0]["machine_busy_s"] / max(len(records), 1)})
+    out: dict = {"evaluations": evaluations, "repeats": repeats}
+    for label, found in runs.items():
+        out[label] = {key: statistics.median(run[key] for run in found) for key in found[0]}
     return out
 
 
@@ -419,7 +427,8 @@ def run(quick: bool) -> list[dict]:
     try:
         with tempfile.TemporaryDirectory(prefix="nas-perf-scale-") as tmp:
             specs = _specs(Path(tmp), pg_url)
-            rows += _sweep(specs, worker_counts, budget, eval_s, seconds)
+            rows += _sweep(specs, worker_counts, budget, eval_s, seconds,
+                           1 if quick else 3)
             if "postgresql" in specs:  # where the cores, not the protocol, set the pace
                 rows += _sweep({"postgresql": specs["postgresql"]}, (1, 16), budget,
                                LONG_EVAL_S, max(seconds, 12.0))
@@ -433,15 +442,19 @@ def run(quick: bool) -> list[dict]:
 
 
 def _sweep(specs: dict[str, str], worker_counts, budget: int, eval_s: float,
-           seconds: float) -> list[dict]:
+           seconds: float, target_repeats: int = 1) -> list[dict]:
+    """Rows of each storage at each worker count; the cells with a target (1 and 4
+    workers) run ``target_repeats`` times, taking turns with their baseline."""
     rows = []
     for kind, template in specs.items():
         one = None
         for workers in worker_counts:
+            repeats = target_repeats if workers in (1, 4) else 1
             what = load_note(f"{_ms(eval_s)} evaluations, {seconds:.0f} s per run, "
+                             f"median of {repeats} run(s) taking turns with the baseline, "
                              "baseline: bare Optuna ask/tell on the same storage")
             spec = template.format(tag=f"{kind}-{workers}-{uuid.uuid4().hex[:6]}")
-            cell = measure_cell(spec, workers, budget, eval_s, seconds)
+            cell = measure_cell(spec, workers, budget, eval_s, seconds, repeats)
             one = cell if workers == 1 else one
             rows += _rows_for_cell(kind, workers, cell, one, what, eval_s)
     return rows
