@@ -20,11 +20,6 @@ within the space's limits, with the task's head):
 * ``wrap-residual``: a shape-keeping module ``M`` wrapped as ``branch2(clone, M,
   identity, add)`` (any two-branch rule of the grammar with ``clone``, ``identity`` and
   ``add`` where they can appear);
-* ``wrap-routing``: a module ``M`` wrapped as ``routing(pre, M, post)``, the post-routing
-  op undoing the pre-routing one: ``routing(im2col(3,1,1), M, col2im)`` makes a
-  per-position ``M`` a convolution (other windows: strided or patch convolutions), and a
-  ``permute`` with its inverse applies ``M`` along another axis. Random samples seldom
-  hold such a block, and no other kind makes one (issue 13);
 * ``subtree``: one subtree resampled from its slot, the site drawn with weight
   1/size^2 (small subtrees far more often), never the root.
 
@@ -51,13 +46,11 @@ from nas.ops.registry import Shape, get_op
 #: relative weight of each mutation kind (renormalised over the kinds asked for)
 KIND_WEIGHTS = {"leaf": 0.30, "swap": 0.20, "insert": 0.08, "add-norm": 0.05,
                 "add-activation": 0.07, "remove": 0.10, "wrap-residual": 0.10,
-                "wrap-routing": 0.08, "subtree": 0.10}
+                "subtree": 0.10}
 KINDS = tuple(KIND_WEIGHTS)
 #: ops that ``add-norm`` / ``add-activation`` insert (when the grammar offers them there)
 NORMS = frozenset({"norm"})
 ACTIVATIONS = frozenset({"relu", "leakyrelu", "gelu", "silu", "selu", "tanh"})
-#: ops that act on each element alone: a routing around one changes nothing
-_POINTWISE = ACTIVATIONS | {"identity"}
 #: edits type-checked per kind before trying another kind
 MAX_TRIES = 24
 #: largest child a ``remove`` drops from a sequential
@@ -207,45 +200,6 @@ def _wrap_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
                 break
 
 
-def _routing_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
-    """A module wrapped in a routing rule of the grammar between a pre-routing op that
-    takes the module's input and the post-routing op that undoes it (:func:`_undoing`)."""
-    for site in typed.records:
-        if get_op(site.node.op).kind == "routing" or site.node.op in _POINTWISE:
-            continue  # around a routing: rarely valid; around a pointwise op: a no-op
-        for rule in space.grammar.derivable_rules.get(site.slot, ()):
-            if get_op(rule.op).kind != "routing" or len(rule.slots) != 3:
-                continue
-            pre_slot, _, post_slot = rule.slots
-            posts = {Node(r.op, values) for r in _leaf_rules(space, post_slot)
-                     for values, _ in space._leaves.combos(r)}
-            for r in _leaf_rules(space, pre_slot):
-                for c in space._leaves.candidates(r, site.x, None):
-                    pre = Node(r.op, c.children)
-                    post = _undoing(pre)
-                    if post in posts:
-                        yield site.path, Node(rule.op, (pre, site.node, post))
-            break
-
-
-def _undoing(pre: Node) -> Node | None:
-    """The post-routing op that undoes ``pre``'s rearrangement: ``col2im`` after
-    ``im2col`` (the grid comes back, with the module's channels: a convolution), the
-    inverse permutation after a ``permute`` (a module applied along another axis)."""
-    if pre.op == "im2col":
-        return Node("col2im")
-    if pre.op == "permute" and pre.children:
-        value = pre.children[0]
-        order = [int(axis) for axis in value.text.split(",")]
-        inverse = [order.index(axis) + 1 for axis in range(1, len(order) + 1)]
-        return Node("permute", (Value(value.rule, ",".join(map(str, inverse))),))
-    return None
-
-
-def _leaf_rules(space, slot: str):
-    return [r for r in space.grammar.derivable_rules.get(slot, ()) if r.is_leaf]
-
-
 def _is_residual(node: Node) -> bool:
     kids = node.children
     return (len(kids) == 4 and get_op(node.op).kind == "branching"
@@ -323,5 +277,4 @@ EDITS: dict[str, Callable] = {
                                                          ACTIVATIONS.__contains__),
     "remove": _remove_edits,
     "wrap-residual": _wrap_edits,
-    "wrap-routing": _routing_edits,
 }
