@@ -162,7 +162,8 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
     Returns the proposal and the history read after the winning claim.
     Raises NothingToPropose when no round succeeds.
     """
-    keys = {k for k, v in claim_attrs(written).items() if v is not None} if written else set()
+    attr_names = ({k for k, v in claim_attrs(written).items() if v is not None} if written
+                  else set())  # the claim attributes written so far
     for attempt in range(MAX_CLAIM_ROUNDS):
         if attempt == 0 and written is not None:
             proposal = written
@@ -172,8 +173,8 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
             # lacks are cleared
             attrs = claim_attrs(proposal)
             kept = {key for key, value in attrs.items() if value is not None}
-            study.update(trial_id, attrs, clear=keys - kept)
-            keys |= kept
+            study.update(trial_id, attrs, clear=attr_names - kept)
+            attr_names |= kept
             history = study.history()
         if not history.rivals(trial_id, proposal.arch.id, proposal.attrs.get("function_key")):
             return proposal, history
