@@ -163,8 +163,9 @@ def machine_busy_seconds() -> float:
             fields = [int(v) for v in f.readline().split()[1:]]
     except (OSError, ValueError):
         return math.nan
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6) if i < len(fields))  # user, nice,
+    # system, irq, softirq (not idle, iowait, nor the time a hypervisor stole)
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _optuna_storage(spec: str):
@@ -409,8 +410,9 @@ def _capacity(cell: dict, workers: int) -> str:
 
 def run(quick: bool) -> list[dict]:
     """Rows for ``nas perf scale`` (``quick``: 1, 4 and 16 workers, 4 s per run, the
-    growth figure at 100 vs 2,000 trials; full: 1, 2, 4, 8, 16 workers, 8 s per run,
-    100 vs 10,000 trials)."""
+    growth figure at 100 vs 2,000 trials; full: 1, 2, 4, 8, 16 workers, 8 s per run, the
+    1- and 4-worker cells three times, 100 vs 10,000 trials). PostgreSQL is also swept
+    at 1 and 16 workers with :data:`LONG_EVAL_S` evaluations."""
     import optuna
 
     from nas.search.perf.pgserver import PgServerUnavailable, postgres_url
