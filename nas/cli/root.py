@@ -96,7 +96,7 @@ def run_app(argv: list[str] | None = None) -> int:
                    "and free space", err=True)
         return 2
     except typer.TyperException as exc:  # click's usage errors, as click shows them
-        return _usage_error(exc, debug, argv if argv is not None else sys.argv[1:])
+        return _usage_error(exc, debug, args)
     except Exception as exc:  # anything unexpected
         if debug:
             traceback.print_exc()

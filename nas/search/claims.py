@@ -152,6 +152,11 @@ def claim_attrs(proposal: Proposal) -> dict:
             "parents": list(proposal.parents) or None, **proposal.attrs}
 
 
+def _set_names(attrs: dict) -> set[str]:
+    """The attributes a write of ``attrs`` sets (None values are not written)."""
+    return {key for key, value in attrs.items() if value is not None}
+
+
 def claim(study, history: History, trial_id: int, number: int, proposer: Proposer,
           pause_s: float = 0.2, written: Proposal | None = None
           ) -> tuple[Proposal, History]:
@@ -162,8 +167,7 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
     Returns the proposal and the history read after the winning claim.
     Raises NothingToPropose when no round succeeds.
     """
-    attr_names = ({k for k, v in claim_attrs(written).items() if v is not None} if written
-                  else set())  # the claim attributes written so far
+    attr_names = _set_names(claim_attrs(written)) if written else set()  # written so far
     for attempt in range(MAX_CLAIM_ROUNDS):
         if attempt == 0 and written is not None:
             proposal = written
@@ -172,7 +176,7 @@ def claim(study, history: History, trial_id: int, number: int, proposer: Propose
             # the claim is one write; keys of an earlier attempt that this proposal
             # lacks are cleared
             attrs = claim_attrs(proposal)
-            kept = {key for key, value in attrs.items() if value is not None}
+            kept = _set_names(attrs)
             study.update(trial_id, attrs, clear=attr_names - kept)
             attr_names |= kept
             history = study.history()

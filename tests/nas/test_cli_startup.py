@@ -23,15 +23,20 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-def imported_by(tmp_path, *args: str) -> set[str]:
-    """Top-level packages a CLI command imported; asserts that it succeeded."""
+def modules_of(tmp_path, *args: str) -> list[str]:
+    """Every module a CLI command imported; asserts that it succeeded."""
     out = tmp_path / "modules.json"
     proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), *args], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and out.exists(), proc.stderr
     result = json.loads(out.read_text())
     assert result["code"] == 0, proc.stderr
-    return {name.split(".")[0] for name in result["modules"]}
+    return result["modules"]
+
+
+def imported_by(tmp_path, *args: str) -> set[str]:
+    """Top-level packages a CLI command imported; asserts that it succeeded."""
+    return {name.split(".")[0] for name in modules_of(tmp_path, *args)}
 
 
 @pytest.fixture(scope="module")
@@ -107,18 +112,9 @@ def test_leaderboard_does_not_import_torch(tmp_path, study_and_store):
     assert "logistic regression" in json.dumps(board)  # the catalog's published figures
 
 
-def full_nas_modules(tmp_path, *args: str) -> set[str]:
-    """Every ``nas.*`` module a CLI command imported."""
-    out = tmp_path / "modules.json"
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert out.exists(), proc.stderr
-    return {m for m in json.loads(out.read_text())["modules"] if m.startswith("nas.")}
-
-
 def test_a_command_imports_only_its_own_area(tmp_path):
     """`nas sample` leaves the search's and the store's CLI modules unimported."""
-    modules = full_nas_modules(tmp_path, "sample", "-n", "2", "-g", "ffn", "-s", "13")
+    modules = set(modules_of(tmp_path, "sample", "-n", "2", "-g", "ffn", "-s", "13"))
     assert "nas.cli.space" in modules
     assert not modules & {"nas.cli.search", "nas.cli.bench", "nas.cli.perf",
                           "nas.search.config"}

@@ -173,7 +173,6 @@ def test_a_one_worker_search_with_background_export_is_reproducible(workdir):
     assert any(origin.startswith(("mutation", "crossover")) for _, origin, _ in first)
 
 
-
 def test_settle_waits_for_a_released_export_but_not_for_an_unreleased_one():
     """The newest export stays pending only until a later trial has claimed: once
     released it may finish its trial at any moment, so the next trial waits for it
