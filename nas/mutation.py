@@ -20,6 +20,13 @@ within the space's limits, with the task's head):
 * ``wrap-residual``: a shape-keeping module ``M`` wrapped as ``branch2(clone, M,
   identity, add)`` (any two-branch rule of the grammar with ``clone``, ``identity`` and
   ``add`` where they can appear);
+* ``add-conv``: a narrow convolution put before a module whose input is an image
+  (C, H, W) or a sequence (S, D): ``routing(im2col(k,1,p), sequential(linear(w),
+  activation), col2im)`` (``identity`` instead of ``col2im`` for sequences), a window
+  wider than one position that keeps the spatial size, w one of the two narrowest
+  widths. einspace builds convolutions this way, but its samples almost never contain
+  one and no other edit reaches one from a network without (issue 13: 0 to 2 of each
+  20-minute digits search's evaluations were convolutional);
 * ``subtree``: one subtree resampled from its slot, the site drawn with weight
   1/size^2 (small subtrees far more often), never the root.
 
@@ -28,8 +35,10 @@ random order until one type-checks, and moves on to another kind when none does.
 small step is small in cost too: a child may have at most :data:`MAX_MACS_GROWTH` times
 its parent's multiply-accumulates (plus :data:`MACS_SLACK`), because a swap of a linear
 layer for a family op of the same output shape can multiply them a hundredfold (seen in
-``nas perf search``: such children timed out). Every random choice comes from the given
-``rng``: the same seed gives the same child.
+``nas perf search``: such children timed out). ``add-conv`` gets :data:`CONV_MACS_GROWTH`
+instead: a convolution that widens a one-channel image to 16 channels multiplies the
+cost of every layer after it by 16, and that is the step it exists to make. Every
+random choice comes from the given ``rng``: the same seed gives the same child.
 """
 
 from __future__ import annotations
@@ -39,14 +48,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nas.architecture import Architecture, Node, Value
-from nas.derive import NodeInfo, TypedArchitecture
+from nas.derive import Deriver, NodeInfo, TypedArchitecture
 from nas.errors import ArchitectureError
 from nas.ops.registry import Shape, get_op
 
 #: relative weight of each mutation kind (renormalised over the kinds asked for)
 KIND_WEIGHTS = {"leaf": 0.30, "swap": 0.20, "insert": 0.08, "add-norm": 0.05,
                 "add-activation": 0.07, "remove": 0.10, "wrap-residual": 0.10,
-                "subtree": 0.10}
+                "add-conv": 0.05, "subtree": 0.10}
 KINDS = tuple(KIND_WEIGHTS)
 #: ops that ``add-norm`` / ``add-activation`` insert (when the grammar offers them there)
 NORMS = frozenset({"norm"})
@@ -58,6 +67,11 @@ REMOVE_MAX_NODES = 3
 #: a child's MACs may be at most this times its parent's, plus MACS_SLACK
 MAX_MACS_GROWTH = 2.0
 MACS_SLACK = 50_000
+#: the same bound for ``add-conv`` (widening C channels to w multiplies what follows by w/C)
+CONV_MACS_GROWTH = 32.0
+#: ``add-conv``: the op that cuts windows (pre-routing), the ops that undo it (post-routing),
+#: the mixing op whose narrowest widths it uses, and how many of them
+CONV_WINDOWS, CONV_FOLDS, CONV_MIXER, CONV_WIDTHS = "im2col", ("col2im", "identity"), "linear", 2
 
 
 @dataclass(frozen=True)
@@ -83,10 +97,11 @@ def small_mutation(space, arch: Architecture, input_shape: Shape, rng: random.Ra
     """
     typed = space.check(arch, input_shape)
     pending = list(kinds or KINDS)
-    fits = _fits(space, input_shape, head, typed.macs * MAX_MACS_GROWTH + MACS_SLACK)
     while pending:
         kind = rng.choices(pending, [KIND_WEIGHTS[k] for k in pending])[0]
         pending.remove(kind)
+        growth = CONV_MACS_GROWTH if kind == "add-conv" else MAX_MACS_GROWTH
+        fits = _fits(space, input_shape, head, typed.macs * growth + MACS_SLACK)
         child = _first_valid(arch, typed, kind, rng, fits, space)
         if child is not None:
             return Mutant(child, kind)
@@ -200,6 +215,93 @@ def _wrap_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
                 break
 
 
+def _conv_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
+    """A narrow convolution (see the module docstring) before a module on an image or a
+    sequence."""
+    seq = _sequential_op(space)
+    blocks = _conv_blocks(space)
+    if seq is None or not blocks:
+        return
+    fitting: dict[tuple, list[Node]] = {}  # blocks that keep the positions, by input shape
+    network_input = next(r.x for r in typed.records if r.path == ())
+    for site in _module_sites(space, typed, seq):
+        if not _slides_over_positions(site.x, network_input):
+            continue
+        if site.x not in fitting:
+            fitting[site.x] = _position_keeping(space, blocks, site.x)
+        for block in fitting[site.x]:
+            yield site.path, Node(seq, (block, site.node))
+
+
+def _slides_over_positions(x, network_input) -> bool:
+    """Whether a convolution at input ``x`` slides over the task's own positions: any
+    image (C, H, W), or a sequence of the input sequence's length (not the tokens a
+    routing cut, e.g. four 4x4 patches)."""
+    if not isinstance(x, tuple) or not isinstance(network_input, tuple):
+        return False
+    if len(x) == 3:
+        return True
+    return len(x) == 2 == len(network_input) and x[0] == network_input[0]
+
+
+def _position_keeping(space, blocks: list[Node], x: tuple) -> list[Node]:
+    """The ``blocks`` that type on input ``x``, keep its positions and whose window fits
+    inside them (a 3-wide window on a 1-long sequence mixes nothing)."""
+    deriver = Deriver(space.grammar, space.limits, space._leaves)
+    positions = min(x[1:]) if len(x) == 3 else x[0]
+    kept = []
+    for block in blocks:
+        if _window_size(block.children[0].children[0].text) > positions:
+            continue
+        try:
+            out = deriver.check(block, "module", x)
+        except ArchitectureError:
+            continue
+        if _same_positions(x, out):
+            kept.append(block)
+    return kept
+
+
+def _conv_blocks(space) -> list[Node]:
+    """Every ``routing(window op, sequential(mixer, activation), fold op)`` the grammar
+    derives, with windows wider than one position and the narrowest mixer widths
+    (untyped: :func:`_conv_edits` keeps those that fit a site)."""
+    g = space.grammar
+    seq = _sequential_op(space)
+    routings = [r for r in g.derivable_rules.get("module", ()) if get_op(r.op).kind == "routing"
+                and len(r.slots) == 3]
+    mixer, window = (g.nodes.get(g.op_rule.get(op, "")) for op in (CONV_MIXER, CONV_WINDOWS))
+    if seq is None or not routings or mixer is None or len(mixer.slots) != 1:
+        return []
+    pre, inner, post = routings[0].slots
+    if (window is None or len(window.slots) != 1
+            or CONV_WINDOWS not in g.derivable_ops.get(pre, ())):
+        return []
+    windows = [w for w in g.values[window.slots[0]] if _window_size(w) > 1]
+    widths = sorted(g.values[mixer.slots[0]], key=float)[:CONV_WIDTHS]
+    acts = sorted(ACTIVATIONS & g.derivable_ops.get(inner, frozenset()))
+    folds = [f for f in CONV_FOLDS if f in g.derivable_ops.get(post, ())]
+    return [Node(routings[0].op, (Node(CONV_WINDOWS, (Value(window.slots[0], w),)),
+                                  Node(seq, (Node(CONV_MIXER, (Value(mixer.slots[0], n),)),
+                                             Node(act))),
+                                  Node(fold)))
+            for w in windows for n in widths for act in acts for fold in folds]
+
+
+def _window_size(text: str) -> int:
+    """The first number of a window value (``"3,1,1"`` -> 3): positions per side."""
+    head = text.split(",")[0].strip()
+    return int(head) if head.isdigit() else 0
+
+
+def _same_positions(x: tuple, out) -> bool:
+    """Whether ``out`` has ``x``'s rank and positions: (C, H, W) -> (C', H, W), or
+    (S, D) -> (S, D')."""
+    if not isinstance(out, tuple) or len(out) != len(x):
+        return False
+    return out[1:] == x[1:] if len(x) == 3 else out[0] == x[0]
+
+
 def _is_residual(node: Node) -> bool:
     kids = node.children
     return (len(kids) == 4 and get_op(node.op).kind == "branching"
@@ -277,4 +379,5 @@ EDITS: dict[str, Callable] = {
                                                          ACTIVATIONS.__contains__),
     "remove": _remove_edits,
     "wrap-residual": _wrap_edits,
+    "add-conv": _conv_edits,
 }

@@ -10,7 +10,7 @@ import torch
 from nas.architecture import Node
 from nas.builder import build_model
 from nas.heads import HeadSpec
-from nas.mutation import KINDS, REMOVE_MAX_NODES, small_mutation
+from nas.mutation import CONV_MACS_GROWTH, KINDS, REMOVE_MAX_NODES, small_mutation
 from nas.space import load_space
 
 HEAD = HeadSpec("classification", 3)
@@ -59,6 +59,10 @@ def is_one_edit(kind: str, old: Node, new: Node) -> bool:
         return new in old.children and old.size() - new.size() <= REMOVE_MAX_NODES + 3
     if kind == "wrap-residual":
         return new.children == (Node("clone"), old, Node("identity"), Node("add"))
+    if kind == "add-conv":  # sequential(routing(im2col(k,1,p), mixer + activation, fold), old)
+        conv = new.children[0]
+        return (new.op == "sequential" and new.children[1] == old and conv.op == "routing"
+                and conv.children[0].op == "im2col" and conv.size() == 6)
     return True  # subtree: checked apart (not the root)
 
 
@@ -131,8 +135,37 @@ def test_a_small_step_is_small_in_cost():
     parents = [space.references()[n][0] for n in ("cnn", "resnet-block")]
     parents += [space.sample(shape, seed=s, head=HEAD) for s in range(6)]
     for i, parent in enumerate(parents):
-        bound = space.check(parent, shape).macs * MAX_MACS_GROWTH + MACS_SLACK
+        macs = space.check(parent, shape).macs
         for kind in KINDS:
+            growth = CONV_MACS_GROWTH if kind == "add-conv" else MAX_MACS_GROWTH
             found = small_mutation(space, parent, shape, random.Random(i), HEAD, (kind,))
             if found.kind == kind:  # the fallback (einspace's mutation) is not bounded
-                assert space.check(found.arch, shape).macs <= bound, (kind, str(found.arch))
+                assert space.check(found.arch, shape).macs <= macs * growth + MACS_SLACK, \
+                    (kind, str(found.arch))
+
+
+@pytest.mark.parametrize("name, shape, fold", [("mlp-patch", (1, 8, 8), "col2im"),
+                                               ("attention", (40, 1), "identity")])
+def test_add_conv_puts_a_narrow_convolution_before_a_module(name, shape, fold):
+    """On an image the convolution keeps H x W (col2im folds it back); on a sequence it
+    keeps the length. Its window spans more than one position, its width is narrow."""
+    space = load_space("einspace")
+    parent = space.references()[name][0]
+    for seed in range(4):
+        found = small_mutation(space, parent, shape, random.Random(seed), HEAD, ("add-conv",))
+        assert found.kind == "add-conv"
+        _, old, new = edit_site(parent.root, found.arch.root)
+        conv = new.children[0]
+        window, mixer, folded = conv.children
+        assert int(window.args[0][0]) > 1 and window.args[0][1] == 1
+        assert mixer.children[0].op == "linear" and mixer.children[0].args[0] in (16, 32)
+        assert folded.op == fold
+        typed = space.check(found.arch, shape, HEAD)
+        conv_out = next(r.out for r in typed.records if r.node == conv)
+        assert conv_out[1:] == shape[1:] if len(shape) == 3 else conv_out[0] == shape[0]
+
+
+def test_add_conv_offers_nothing_on_vectors():
+    space, parent, shape = parent_of("ffn", "mlp")
+    assert small_mutation(space, parent, shape, random.Random(0), HEAD,
+                          ("add-conv",)).kind == "subtree"
