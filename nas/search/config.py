@@ -154,6 +154,11 @@ class SearchConfig:
     rung_factor: int = option(3, "--rung-factor", defines_scores=True,
                               help="Successive halving: rungs at min-epochs x factor^k; the "
                                    "top 1/factor of a rung go on.")
+    fresh_rungs: bool = option(
+        True, "--fresh-rungs/--shared-rungs",
+        help="Successive halving judges fresh samples (random immigrants) against fresh "
+             "samples only, and children against children; --shared-rungs judges all "
+             "together (see docs/search.md).")
     trial_seconds: float | None = option(
         DEFAULT_TRIAL_SECONDS, "--trial-seconds", defines_scores=True,
         help="Time limit of one training run (0 = none); a run over it fails.")

@@ -51,7 +51,7 @@ from nas.search.config import SearchConfig
 from nas.search.evaluate import evaluate as evaluate_arch
 from nas.search.evaluate import export
 from nas.search.exporter import BackgroundExports, ExportJob
-from nas.search.fidelity import RungJudge, rung_epochs
+from nas.search.fidelity import RungJudge, rung_cohort, rung_epochs
 from nas.search.history import DISCARDED, REQUEUE, History
 from nas.search.lease import Lease, lease_attrs, reap_stale, worker_id
 from nas.search.signals import Interrupted, TimeUp, critical, graceful_stop, time_up_in
@@ -259,7 +259,7 @@ def _one_trial(ctx: SearchContext, report: WorkerReport, notify: Listener,
 def _evaluate_and_finish(ctx, report, trial_id, number, proposal, lease, notify,
                          exports) -> None:
     study, evaluate = ctx.study, ctx.evaluator or evaluate_arch
-    judge = _rung_judge(ctx, trial_id)
+    judge = _rung_judge(ctx, trial_id, proposal.origin)
     extra = {"judge": judge} if judge is not None else {}
     outcome = evaluate(ctx, proposal.arch, trial_number=number, **extra)  # a signal stops it
     outcome.attrs.update(proposal.attrs)  # e.g. predicted_score, for the store's index too
@@ -298,15 +298,16 @@ def _exported(ctx, report: WorkerReport, notify: Listener, jobs) -> None:
             "fail_reason": outcome.attrs.get("fail_reason")})
 
 
-def _rung_judge(ctx: SearchContext, trial_id: int):
-    """The successive-halving judge of this trial (None without ``--min-epochs``, or when
-    no rung lies below ``--epochs``)."""
+def _rung_judge(ctx: SearchContext, trial_id: int, origin: str):
+    """The successive-halving judge of this trial of ``origin`` (None without
+    ``--min-epochs``, or when no rung lies below ``--epochs``)."""
     cfg = ctx.config
     rungs = rung_epochs(cfg.min_epochs, cfg.epochs, cfg.rung_factor) if cfg.min_epochs else []
     if not rungs:
         return None
     return RungJudge(ctx.study, trial_id, rungs, cfg.rung_factor,
-                     ctx.task.direction == "maximize")
+                     ctx.task.direction == "maximize",
+                     rung_cohort(origin) if cfg.fresh_rungs else None)
 
 
 def _export(ctx: SearchContext, number: int, outcome) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from bench.store import OnnxBenchStore
 from nas.search import SearchConfig, run_search
-from nas.search.fidelity import RUNGS, promoted, rung_epochs, rung_scores
+from nas.search.fidelity import BRED, FRESH, RUNGS, promoted, rung_cohort, rung_epochs, rung_scores
 from nas.search.history import LEASE_UNTIL, History, TrialRecord
 from nas.search.study import SearchStudy
 from nas.search.worker import SearchContext, run_worker
@@ -46,10 +46,43 @@ def test_requeued_trials_do_not_compete():
     assert rung_scores(history, 3) == []
 
 
+def test_fresh_samples_are_judged_among_fresh_samples():
+    def rec(n, origin, score):
+        return TrialRecord(n, n, "PRUNED", None, user_attrs={RUNGS: {"1": score},
+                                                            "origin": origin})
+
+    history = History.of([rec(0, "random", 0.2), rec(1, "mutation:leaf", 0.9),
+                          rec(2, "random", 0.3), rec(3, "crossover", 0.8),
+                          rec(4, "requeue", 0.7), rec(5, "reference:cnn", 0.6)])
+    assert sorted(rung_scores(history, 1, cohort=FRESH)) == [0.2, 0.3]
+    assert sorted(rung_scores(history, 1, cohort=BRED)) == [0.6, 0.7, 0.8, 0.9]
+    assert len(rung_scores(history, 1)) == 6
+    assert rung_cohort("random") == FRESH and rung_cohort("mutation:add-conv") == BRED
+
+
+@pytest.mark.parametrize("fresh_rungs", [True, False])
+def test_an_evolution_search_judges_each_cohort_apart(workdir, fresh_rungs):
+    """One worker, so each trial is judged against the trials before it: its cohort's
+    with --fresh-rungs, all of them with --shared-rungs."""
+    run_search(config(budget=14, strategy="evolution", population=4, tournament=2,
+                      immigrant_rate=0.5, fresh_rungs=fresh_rungs))
+    history = SearchStudy.open("runs/ffn-wine/study.journal", "ffn-wine",
+                               create=False).history()
+    cohorts = {rung_cohort(r.user_attrs["origin"]) for r in history.evaluated}
+    assert cohorts == {FRESH, BRED}  # both cohorts were judged
+    earlier: list[tuple[str, float]] = []
+    for r in history.evaluated:
+        cohort, score = rung_cohort(r.user_attrs["origin"]), r.user_attrs[RUNGS]["1"]
+        rivals = [s for c, s in earlier if c == cohort or not fresh_rungs]
+        assert (r.state == "PRUNED") is (not promoted(score, rivals, 3, maximize=True))
+        earlier.append((cohort, score))
+
+
 def config(**kw) -> SearchConfig:
     kw.setdefault("export", False)
-    return SearchConfig(grammar="ffn", task="wine", strategy="random", epochs=3, tune_trials=2,
-                        min_epochs=1, seed_references=False, **kw)
+    kw.setdefault("strategy", "random")
+    return SearchConfig(grammar="ffn", task="wine", epochs=3, tune_trials=2, min_epochs=1,
+                        seed_references=False, **kw)
 
 
 def test_only_architectures_in_the_top_of_their_rung_train_further(workdir):
