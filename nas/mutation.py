@@ -222,13 +222,14 @@ def _conv_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
     blocks = _conv_blocks(space)
     if seq is None or not blocks:
         return
+    slot = space.grammar.rule_for_op(seq).slots[0]  # where the convolution will stand
     fitting: dict[tuple, list[Node]] = {}  # blocks that keep the positions, by input shape
     network_input = next(r.x for r in typed.records if r.path == ())
     for site in _module_sites(space, typed, seq):
         if not _slides_over_positions(site.x, network_input):
             continue
         if site.x not in fitting:
-            fitting[site.x] = _position_keeping(space, blocks, site.x)
+            fitting[site.x] = _position_keeping(space, blocks, site.x, slot)
         for block in fitting[site.x]:
             yield site.path, Node(seq, (block, site.node))
 
@@ -244,9 +245,9 @@ def _slides_over_positions(x, network_input) -> bool:
     return len(x) == 2 == len(network_input) and x[0] == network_input[0]
 
 
-def _position_keeping(space, blocks: list[Node], x: tuple) -> list[Node]:
-    """The ``blocks`` that type on input ``x``, keep its positions and whose window fits
-    inside them (a 3-wide window on a 1-long sequence mixes nothing)."""
+def _position_keeping(space, blocks: list[Node], x: tuple, slot: str) -> list[Node]:
+    """The ``blocks`` that type in ``slot`` on input ``x``, keep its positions and whose
+    window fits inside them (a 3-wide window on a 1-long sequence mixes nothing)."""
     deriver = Deriver(space.grammar, space.limits, space._leaves)
     positions = min(x[1:]) if len(x) == 3 else x[0]
     kept = []
@@ -254,7 +255,7 @@ def _position_keeping(space, blocks: list[Node], x: tuple) -> list[Node]:
         if _window_size(block.children[0].children[0].text) > positions:
             continue
         try:
-            out = deriver.check(block, "module", x)
+            out = deriver.check(block, slot, x)
         except ArchitectureError:
             continue
         if _same_positions(x, out):
@@ -268,8 +269,9 @@ def _conv_blocks(space) -> list[Node]:
     (untyped: :func:`_conv_edits` keeps those that fit a site)."""
     g = space.grammar
     seq = _sequential_op(space)
-    routings = [r for r in g.derivable_rules.get("module", ()) if get_op(r.op).kind == "routing"
-                and len(r.slots) == 3]
+    routings = sorted({r for rules in g.derivable_rules.values() for r in rules
+                       if get_op(r.op).kind == "routing" and len(r.slots) == 3},
+                      key=lambda r: r.rule)
     mixer, window = (g.nodes.get(g.op_rule.get(op, "")) for op in (CONV_MIXER, CONV_WINDOWS))
     if seq is None or not routings or mixer is None or len(mixer.slots) != 1:
         return []
