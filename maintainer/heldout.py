@@ -36,9 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +43,7 @@ import pandas as pd
 
 from bench.predictor_training import platform_builder
 from bench.store import OnnxBenchStore
+from maintainer.predictor_store import labelling_search, run_labelling
 from predictors.evaluate import load_views, proxy_table, scored
 from predictors.metrics import kendall_tau, roc_auc
 from predictors.predictor import OnnxNetPredictor
@@ -65,18 +63,13 @@ def run_dir(out: Path, grammar: str, task: str) -> Path:
 
 
 def build(out: Path, groups: list, workers: int) -> None:
-    """One random search per group, every architecture trained in full; resumes."""
-    for grammar, task, budget, epochs in groups:
-        cmd = [sys.executable, "-m", "nas", "search", "--grammar", grammar, "--task", task,
-               "--strategy", "random", "--budget", str(budget), "--tune-trials", "1",
-               "--epochs", str(epochs), "--min-epochs", "none", "--no-seed-references",
-               "--seed", str(SEED), "--trial-seconds", "120", "--workers", str(workers),
-               "--study", f"heldout-{grammar}-{task}", "--out",
-               str(run_dir(out, grammar, task)), "--json"]
-        started = time.perf_counter()
-        print(f"== {grammar} x {task} (budget {budget}, {epochs} epochs)", flush=True)
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-        print(f"   rc={done.returncode} in {time.perf_counter() - started:.0f}s", flush=True)
+    """One random search per group, every architecture trained in full, no references,
+    seed :data:`SEED`; an existing run resumes where it stopped."""
+    for run in groups:
+        grammar, task, budget, epochs = run
+        cmd = labelling_search(run, f"heldout-{grammar}-{task}", run_dir(out, grammar, task),
+                               workers, ("--no-seed-references", "--seed", str(SEED)))
+        run_labelling(cmd, f"{grammar} x {task} (budget {budget}, {epochs} epochs)")
 
 
 def group_records(out: Path, grammar: str, task: str) -> tuple[pd.DataFrame, Path]:

@@ -71,20 +71,36 @@ def run_dir(out: Path, grammar: str, task: str) -> Path:
     return out / "runs" / f"{grammar}-{task}"
 
 
+def labelling_search(run: Run, study: str, out: Path, workers: int,
+                     extra: tuple[str, ...] = ()) -> list[str]:
+    """The ``nas search`` command that labels one group: random architectures, each
+    trained in full with the default hyperparameters (``--min-epochs none``: a store
+    label is a full run, never a rung score; halving would also keep only the best
+    third out of the store)."""
+    grammar, task, budget, epochs = run
+    return [sys.executable, "-m", "nas", "search", "--grammar", grammar, "--task", task,
+            "--strategy", "random", "--budget", str(budget), "--tune-trials", "1",
+            "--epochs", str(epochs), "--min-epochs", "none", "--trial-seconds", "120",
+            "--workers", str(workers), "--study", study, "--out", str(out), "--json", *extra]
+
+
+def run_labelling(cmd: list[str], title: str) -> None:
+    """Run one labelling search, printing its title and how it ended."""
+    started = time.perf_counter()
+    print(f"== {title}: {' '.join(cmd[3:])}", flush=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    print(f"   rc={done.returncode} in {time.perf_counter() - started:.0f}s {tail[0][:300]}",
+          flush=True)
+
+
 def run_searches(out: Path, runs: list[Run], workers: int) -> None:
     """One random search per grammar x task; an existing run resumes where it stopped."""
-    for grammar, task, budget, epochs in runs:
-        cmd = [sys.executable, "-m", "nas", "search", "--grammar", grammar, "--task", task,
-               "--strategy", "random", "--budget", str(budget), "--tune-trials", "1",
-               "--epochs", str(epochs), "--trial-seconds", "120", "--workers", str(workers),
-               "--study", f"predictor-{grammar}-{task}",
-               "--out", str(run_dir(out, grammar, task)), "--json"]
-        started = time.perf_counter()
-        print(f"== {grammar} x {task} (budget {budget}): {' '.join(cmd[3:])}", flush=True)
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-        tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
-        print(f"   rc={done.returncode} in {time.perf_counter() - started:.0f}s {tail[0][:300]}",
-              flush=True)
+    for run in runs:
+        grammar, task, budget, _ = run
+        cmd = labelling_search(run, f"predictor-{grammar}-{task}",
+                               run_dir(out, grammar, task), workers)
+        run_labelling(cmd, f"{grammar} x {task} (budget {budget})")
 
 
 def merge_and_train(out: Path) -> None:
