@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     results = figures(args.out, groups, args.trainability, args.predictor)
     for row in results:
         print(json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "figures.json").write_text(json.dumps(results, indent=2))
 
 
