@@ -219,19 +219,15 @@ def _conv_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
     """A narrow convolution (see the module docstring) before a module on an image or a
     sequence."""
     seq = _sequential_op(space)
-    blocks = _conv_blocks(space)
-    if seq is None or not blocks:
+    if seq is None:
         return
+    blocks = _conv_blocks(space, seq)
     slot = space.grammar.rule_for_op(seq).slots[0]  # where the convolution will stand
-    fitting: dict[tuple, list[Node]] = {}  # blocks that keep the positions, by input shape
     network_input = next(r.x for r in typed.records if r.path == ())
     for site in _module_sites(space, typed, seq):
-        if not _slides_over_positions(site.x, network_input):
-            continue
-        if site.x not in fitting:
-            fitting[site.x] = _position_keeping(space, blocks, site.x, slot)
-        for block in fitting[site.x]:
-            yield site.path, Node(seq, (block, site.node))
+        if blocks and _slides_over_positions(site.x, network_input):
+            for block in _position_keeping(space, blocks, site.x, slot):
+                yield site.path, Node(seq, (block, site.node))
 
 
 def _slides_over_positions(x, network_input) -> bool:
@@ -245,9 +241,23 @@ def _slides_over_positions(x, network_input) -> bool:
     return len(x) == 2 == len(network_input) and x[0] == network_input[0]
 
 
+#: per (grammar hash, sequential op): the grammar's convolution blocks; per (grammar hash, limits,
+#: shape, slot): those that fit there. Both depend on the grammar only, and a search
+#: asks for them at every ``add-conv`` proposal.
+_BLOCKS: dict[tuple, list[Node]] = {}
+_FITTING: dict[tuple, list[Node]] = {}
+
+
 def _position_keeping(space, blocks: list[Node], x: tuple, slot: str) -> list[Node]:
     """The ``blocks`` that type in ``slot`` on input ``x``, keep its positions and whose
     window fits inside them (a 3-wide window on a 1-long sequence mixes nothing)."""
+    key = (space.hash, space.limits, x, slot)
+    if key not in _FITTING:
+        _FITTING[key] = _fitting_blocks(space, blocks, x, slot)
+    return _FITTING[key]
+
+
+def _fitting_blocks(space, blocks: list[Node], x: tuple, slot: str) -> list[Node]:
     deriver = Deriver(space.grammar, space.limits, space._leaves)
     positions = min(x[1:]) if len(x) == 3 else x[0]
     kept = []
@@ -263,17 +273,23 @@ def _position_keeping(space, blocks: list[Node], x: tuple, slot: str) -> list[No
     return kept
 
 
-def _conv_blocks(space) -> list[Node]:
+def _conv_blocks(space, seq: str) -> list[Node]:
     """Every ``routing(window op, sequential(mixer, activation), fold op)`` the grammar
-    derives, with windows wider than one position and the narrowest mixer widths
-    (untyped: :func:`_conv_edits` keeps those that fit a site)."""
+    derives (``seq``: its sequential op), with windows wider than one position and the
+    narrowest mixer widths (untyped: :func:`_conv_edits` keeps those that fit a site)."""
+    key = (space.hash, seq)
+    if key not in _BLOCKS:
+        _BLOCKS[key] = _derivable_conv_blocks(space, seq)
+    return _BLOCKS[key]
+
+
+def _derivable_conv_blocks(space, seq: str) -> list[Node]:
     g = space.grammar
-    seq = _sequential_op(space)
     routings = sorted({r for rules in g.derivable_rules.values() for r in rules
                        if get_op(r.op).kind == "routing" and len(r.slots) == 3},
                       key=lambda r: r.rule)
     mixer, window = (g.nodes.get(g.op_rule.get(op, "")) for op in (CONV_MIXER, CONV_WINDOWS))
-    if seq is None or not routings or mixer is None or len(mixer.slots) != 1:
+    if not routings or mixer is None or len(mixer.slots) != 1:
         return []
     pre, inner, post = routings[0].slots
     if (window is None or len(window.slots) != 1
