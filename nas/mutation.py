@@ -242,7 +242,7 @@ def _slides_over_positions(x, network_input) -> bool:
 
 
 #: per (grammar hash, sequential op): the grammar's convolution blocks; per (grammar hash, limits,
-#: shape, slot): those that fit there. Both depend on the grammar only, and a search
+#: shape, slot): those that fit there. Both depend on nothing else, and a search
 #: asks for them at every ``add-conv`` proposal.
 _BLOCKS: dict[tuple, list[Node]] = {}
 _FITTING: dict[tuple, list[Node]] = {}
