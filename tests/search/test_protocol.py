@@ -162,7 +162,17 @@ def test_workers_killed_at_random_moments_lose_and_repeat_nothing(tmp_path, spac
     # ...and its architecture, if it had claimed one, evaluated (as itself or as another
     # string of the same network: claims are keyed by function), or still re-queued for
     # a resume: a worker that proposed a fresh architecture just before the reaping can
-    # win the last slots of the budget, which then stays exact
+    # win the last slots of the budget, which then stays exact. Or given up: when every
+    # kill hits the same architecture (it is re-queued first, so the next victim is often
+    # running it), that is MAX_REQUEUES kills, the rule for an architecture that kills
+    # its worker each time (seed 5 of run_protocol_faults did so in 1 of 7 runs)
     queued = {network(r) for r in history.requeued()}
+    given_up = history.given_up_ids()
     for r in stale:
-        assert r.discarded if r.arch_id is None else network(r) in networks | queued
+        if r.arch_id is None:
+            assert r.discarded
+        elif network(r) in given_up:
+            assert network(r) not in networks
+            assert sum(network(s) == network(r) for s in stale) >= MAX_REQUEUES
+        else:
+            assert network(r) in networks | queued
