@@ -38,6 +38,9 @@ from nas.records import from_known_keys
 
 OPTIMIZERS = ("adamw", "sgd")
 NOISE_DECAY = 0.55  # gamma of Neelakantan et al. (2015): sigma_t^2 = eta / (1 + t)^gamma
+#: a run is failed as soon as its projected length exceeds its time budget this much
+#: (:meth:`_Loop.check_projection`); the margin absorbs an epoch slowed by a busy machine
+PROJECTION_SLACK = 1.2
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,8 @@ class _Loop:
             if (epoch < self.budget.max_epochs and self.on_epoch is not None
                     and not self.on_epoch(epoch, val)):
                 break
+            if epoch < self.budget.max_epochs:  # after the judge: a rung's score is kept
+                self.check_projection(epoch, history[-1]["seconds"])
         self.model.load_state_dict(best_state)
         test = evaluate(self.model, self.task, self.task.test, self.dev, self.eval_batch_size)
         return TrainResult(best_val, test, best_epoch, len(history),
@@ -245,6 +250,22 @@ class _Loop:
             if time.perf_counter() > self.deadline:
                 self.check_time(f"in epoch step {batches}")
         return float(total) / batches
+
+    def check_projection(self, epoch: int, epoch_seconds: float) -> None:
+        """Fail now a run whose remaining epochs, at the pace of the last one, would end
+        well past its budget (:data:`PROJECTION_SLACK`): it would time out anyway, only
+        later. Heavy architectures in a search (a widened network after a convolution
+        was added) otherwise spent their whole budget, twice with two tuning trials,
+        before failing."""
+        if not self.budget.max_seconds:
+            return
+        elapsed = time.perf_counter() - self.started
+        projected = elapsed + epoch_seconds * (self.budget.max_epochs - epoch)
+        if projected > self.budget.max_seconds * PROJECTION_SLACK:
+            raise TrainingError(
+                f"timeout: {self.budget.max_epochs} epochs would take about {projected:.0f} s "
+                f"(epoch {epoch} took {epoch_seconds:.1f} s), more than the budget of "
+                f"{self.budget.max_seconds:g} s")
 
     def check_time(self, where: str) -> None:
         elapsed = time.perf_counter() - self.started

@@ -1,6 +1,7 @@
 """The training loop: it learns, keeps the best epoch, fails cleanly, prunes."""
 
 import math
+import time
 
 import optuna
 import pytest
@@ -128,6 +129,21 @@ def test_timeout_is_a_training_error():
     model = mlp(784, 512, 10)
     with pytest.raises(TrainingError, match="timeout"):
         train_model(model, task, HParams(batch_size=8), Budget(max_epochs=50, max_seconds=0.2))
+
+
+def test_a_run_that_cannot_finish_in_its_budget_fails_after_its_first_epoch():
+    # 2,000 epochs of a digits MLP take minutes; the 20-s budget would be spent in full
+    started = time.perf_counter()
+    with pytest.raises(TrainingError, match=r"timeout: 2000 epochs would take about"):
+        train_model(mlp(), get_task("digits"), HParams(), Budget(max_epochs=2000, max_seconds=20))
+    assert time.perf_counter() - started < 10
+
+
+def test_a_rung_stop_comes_before_the_projected_timeout():
+    # the search's judge stops the run at epoch 1: a finished run, not a timeout
+    result = train_model(mlp(), get_task("digits"), HParams(),
+                         Budget(max_epochs=2000, max_seconds=20), on_epoch=lambda e, v: False)
+    assert result.epochs == 1 and result.stopped_early
 
 
 def test_runtime_error_in_the_model_is_a_training_error():
