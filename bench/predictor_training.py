@@ -22,10 +22,15 @@ merge of runs with different ``--epochs``, a training time limit that stopped so
 early). ``epochs="max"`` keeps, in each grammar x task, the records trained for that
 group's highest ``epochs``; a number keeps the records of exactly that many epochs;
 ``"all"`` keeps every record. The kept epochs per group go to ``metadata_["epochs"]``.
+
+The file also records what it learned from: ``metadata_["training_set"]``, the
+:func:`training_set_hash` of the records it was fitted on (``nas predictor info`` shows
+it), so a predictor can be matched with the store index it follows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,6 +125,19 @@ def one_fidelity(df: pd.DataFrame, epochs: str | int = "max") -> pd.DataFrame:
     return df[keep.to_numpy()]
 
 
+def training_set_hash(df: pd.DataFrame) -> str:
+    """``sha256:<hex>`` of the records ``df`` (store index rows): each record's grammar,
+    task, arch id, epochs and validation score (10 significant digits), in sorted order,
+    so that neither row order nor other columns (paths, timings) change it."""
+    epochs = pd.to_numeric(df.get("epochs", pd.Series(np.nan, index=df.index)),
+                           errors="coerce")
+    lines = sorted(
+        f"{g}\t{t}\t{a}\t{'' if pd.isna(e) else int(e)}\t{float(v):.10g}"
+        for g, t, a, e, v in zip(df["grammar"], df["task"], df["arch_id"], epochs,
+                                 df["val_score"], strict=True))
+    return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def kept_epochs(df: pd.DataFrame) -> dict[str, int | None]:
     """``{"grammar/task": epochs}`` of records at one fidelity (None: not recorded)."""
     if "epochs" not in df.columns:
@@ -167,5 +185,6 @@ def train_from_store(
         "fidelity": str(epochs),
         "epochs": kept_epochs(df) if epochs != "all" else None,
         "n_other_fidelity": n_filtered - len(df),
+        "training_set": training_set_hash(df),
     }
     return predictor

@@ -25,8 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.predictor_training import train_from_store
+from bench.predictor_training import one_fidelity, train_from_store, training_set_hash
 from bench.store import OnnxBenchStore
+from predictors.evaluate import scored
 from predictors.shipped import DATA_DIR, default_predictor_path
 
 #: (grammar, task, budget, epochs): >= 3 grammars, >= 2 tasks. The tasks are chosen for
@@ -117,7 +118,9 @@ def merge_and_train(out: Path) -> None:
     merged = OnnxBenchStore(out / "bench")
     print(f"merged {len(roots)} stores: added {report.added}, replaced {report.replaced}, "
           f"{len(report.duplicates)} duplicates", flush=True)
-    frame = merged.to_dataframe()
+    # the index lists exactly what the predictor trains on (scored, one fidelity), so that
+    # its training_set hash is the index's (tests/predictors/test_predictor_cli.py)
+    frame = one_fidelity(scored(merged.to_dataframe()))
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     columns = [c for c in ("arch_id", "arch", "grammar", "grammar_hash", "task", "metric",
                            "higher_is_better", "val_score", "test_score", "params", "macs",
@@ -129,6 +132,9 @@ def merge_and_train(out: Path) -> None:
           f"{frame['task'].nunique()} tasks; per group: "
           + ", ".join(f"{g}/{t} {n}" for (g, t), n in sizes.items()), flush=True)
     predictor = train_from_store(out / "bench", regressor=SHIPPED_REGRESSOR)
+    if predictor.metadata_["training_set"] != training_set_hash(frame):
+        raise SystemExit("the predictor's training set differs from the index written; "
+                         "check the store for records without ONNX files")
     path = predictor.save(default_predictor_path(), metadata=predictor.metadata_)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)", flush=True)
 

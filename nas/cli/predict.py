@@ -1,4 +1,4 @@
-"""``nas predict`` and the ``nas predictor`` group (train, eval): the ONNX-Net predictor.
+"""``nas predict`` and the ``nas predictor`` group (info, train, eval): the ONNX-Net predictor.
 
 Heavy modules are imported inside the commands so that ``nas --help`` stays fast.
 """
@@ -34,15 +34,8 @@ def predict(
     """Predict the score of ONNX models with an ONNX-Net predictor (any ONNX file works)."""
     # predictors (scikit-learn, onnx): only the predictor commands need them (issue 16)
     from predictors import OnnxNetPredictor
-    from predictors.shipped import default_predictor_path
 
-    path = predictor or default_predictor_path()
-    if predictor is None and not path.is_file():
-        raise PredictorError(
-            "no default predictor is shipped in this installation "
-            f"({path}); train one with `nas predictor train --store DIR -o my.predictor` "
-            "and pass --predictor my.predictor"
-        )
+    path = _predictor_path(predictor)
     model = OnnxNetPredictor.load(path)
     scores = model.predict([str(m) for m in models])
     target = model.metadata_.get("target", "score")
@@ -55,6 +48,43 @@ def predict(
     typer.echo(f"# predictor {path} (target: {target})")
     for m, s in zip(models, scores, strict=True):
         typer.echo(f"{s:.4f}  {m}")
+
+
+def _predictor_path(predictor: Path | None) -> Path:
+    """``predictor``, or the shipped one (PredictorError when none is shipped)."""
+    from predictors.shipped import default_predictor_path
+
+    path = predictor or default_predictor_path()
+    if predictor is None and not path.is_file():
+        raise PredictorError(
+            "no default predictor is shipped in this installation "
+            f"({path}); train one with `nas predictor train --store DIR -o my.predictor` "
+            "and pass --predictor my.predictor"
+        )
+    return path
+
+
+@predictor_app.command("info")
+def info(
+    predictor: Path = typer.Argument(None, help="Predictor file (default: the shipped one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """What a predictor file holds: its configuration and what it was trained on
+    (records, groups, fidelity, the training set's hash)."""
+    from predictors import OnnxNetPredictor
+
+    path = _predictor_path(predictor)
+    model = OnnxNetPredictor.load(path)
+    meta = model.metadata_
+    if as_json:
+        typer.echo(dumps({"predictor": str(path), "bytes": path.stat().st_size,
+                          "params": model.get_params(deep=False), "n_train": model.n_train_,
+                          "metadata": meta}, indent=2))
+        return
+    typer.echo(f"{path} ({path.stat().st_size / 1024:.0f} KiB): {model!r}, "
+               f"fitted on {model.n_train_} records")
+    for key in sorted(meta):
+        typer.echo(f"  {key}: {meta[key]}")
 
 
 @predictor_app.command("train")

@@ -1,15 +1,18 @@
-"""``nas predict`` and ``nas predictor train|eval`` on a small real store."""
+"""``nas predict`` and ``nas predictor info|train|eval`` on a small real store."""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
+from bench.predictor_training import training_set_hash
 from bench.store import OnnxBenchStore
 from nas.cli import run_app
 from nas.search.perf.synthetic_networks import export, known_score, sample_specs
 from predictors import OnnxNetPredictor
+from predictors.shipped import default_predictor_path
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,29 @@ def test_train_predict_and_eval_from_a_store(store, family, tmp_path, capsys):
     assert {"refit", "given", "params", "macs"} <= methods
     refit = next(r for r in table["summary"] if r["method"] == "refit")
     assert refit["kendall_tau"] > 0.5
+
+
+def test_a_predictor_file_records_the_hash_of_its_training_set(store, tmp_path, capsys):
+    out = tmp_path / "toy.predictor"
+    assert run_app(["predictor", "train", "--store", str(store), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert run_app(["predictor", "info", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    recorded = shown["metadata"]["training_set"]
+    index = OnnxBenchStore(store).to_dataframe()
+    assert recorded == training_set_hash(index) == training_set_hash(index[::-1])
+    changed = index.copy()
+    changed.loc[0, "val_score"] += 0.01  # one label moved: another training set
+    assert training_set_hash(changed) != recorded
+    assert shown["n_train"] == 48 and shown["metadata"]["n_records"] == 48
+
+
+def test_the_shipped_predictor_follows_the_shipped_store_index():
+    # predictors/data holds both; maintainer.predictor_store writes them together
+    index = pd.read_csv(default_predictor_path().parent / "default-store-index.csv")
+    shipped = OnnxNetPredictor.load(default_predictor_path())
+    assert shipped.metadata_["training_set"] == training_set_hash(index)
+    assert shipped.metadata_["n_records"] == len(index) == shipped.n_train_
 
 
 def test_bad_stores_and_splits_fail_in_one_line(store, capsys):
