@@ -75,6 +75,22 @@ def default_methods(include_minilm: bool | None = None,
     return methods
 
 
+#: the GNN's method (:mod:`predictors.gnn`), added to the figure on request: one fit costs
+#: tens of seconds where the hashed text's costs about one
+GNN_METHOD = {"gnn": {"model": "gnn"}}
+
+
+def make_predictor(params: dict, random_state: int = 0):
+    """The unfitted predictor of one method: ``params`` are OnnxNetPredictor's, or
+    ``{"model": "gnn", ...}`` for a :class:`~predictors.gnn.GraphNetPredictor`."""
+    params = {"random_state": random_state, **params}
+    if params.pop("model", "onnxnet") == "gnn":
+        from predictors.gnn import GraphNetPredictor  # torch: only when asked for
+
+        return GraphNetPredictor(**params)
+    return OnnxNetPredictor(**params)
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -205,7 +221,8 @@ def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
 
     Args:
         df: scored records (:func:`scored`), row-aligned with ``views``.
-        methods: name -> OnnxNetPredictor params (default :func:`default_methods`).
+        methods: name -> predictor params (:func:`make_predictor`; default
+            :func:`default_methods`).
         fitted: also score this already-fitted predictor as-is (no refit) as method
             ``"given"`` on every test set.
 
@@ -223,7 +240,7 @@ def evaluate(df: pd.DataFrame, views: list[GraphView], splits: list[Split], *,
         test_v = [views[i] for i in split.test]
         for name, params in methods.items():
             started = time.perf_counter()
-            p = OnnxNetPredictor(**{"random_state": random_state, **params})
+            p = make_predictor(params, random_state)
             pred = p.fit(train_v, y[split.train], groups=grammars[split.train]).predict(test_v)
             rows.append(_row(split, name, y[split.test], pred, time.perf_counter() - started))
             if progress:

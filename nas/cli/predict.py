@@ -148,6 +148,9 @@ def evaluate(
                                     "(method 'given'; leaks if it was trained on this store)."),
     proxies: bool = typer.Option(False, "--proxies",
                                  help="Also rank by zero-cost proxies (rebuilds every network)."),
+    gnn: bool = typer.Option(False, "--gnn",
+                             help="Also fit the graph neural network (predictors.gnn; tens of "
+                                  "seconds per split)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the splits and fits."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -171,6 +174,8 @@ def evaluate(
     if fitted is not None:
         methods = {"refit": {k: v for k, v in fitted.get_params().items()
                              if k != "random_state"}}
+    if gnn:
+        methods = {**methods, **ev.GNN_METHOD}
     views = ev.load_views(df, store, _progress("reading ONNX files"))
     table = None
     if proxies:
