@@ -20,6 +20,15 @@ the native opset of the dynamo exporter (it would otherwise down-convert). Every
 except the batch axis is fixed at export time; models whose output is ``(B, N, N)`` over
 ``N`` input items (pointer heads) record ``fixed_sequence_length = N`` in metadata.
 
+The dynamo exporter must not run beside training in the same process: while it runs,
+``torch.compiler.is_exporting()`` is true for every thread, so an optimizer step on
+another thread enters dynamo's export annotations, which share one global dict, and one
+of the two crashes (``KeyError: 'custom'`` in ``torch.fx.traceback.annotate``; seen
+with the pointer networks of ``ptrnet``, which TorchScript cannot export). A thread that
+exports beside training runs inside :func:`dynamo_deferred`: where the dynamo exporter
+would be needed, :class:`ExportDeferred` is raised instead, and the caller exports the
+model again on its own thread, between trainings (:mod:`nas.search.exporter`).
+
 Metadata lives in ``metadata_props``: :func:`set_metadata` always puts the key ``score``
 first, because ONNX-Net/ONNX-Bench readers take ``metadata_props[0].value`` as the
 accuracy. :func:`read_metadata` reads it back from a model or, cheaply, from a file.
@@ -155,6 +164,26 @@ def export_onnx(
     )
 
 
+class ExportDeferred(Exception):
+    """The model needs the dynamo exporter, which :func:`dynamo_deferred` keeps off this
+    thread (see the module docstring): export it again outside that block."""
+
+
+_THREAD = threading.local()
+
+
+@contextlib.contextmanager
+def dynamo_deferred() -> Iterator[None]:
+    """In this block, on this thread, an export that would need the dynamo exporter
+    raises :class:`ExportDeferred` (TorchScript exports run as usual)."""
+    before = getattr(_THREAD, "defer_dynamo", False)
+    _THREAD.defer_dynamo = True
+    try:
+        yield
+    finally:
+        _THREAD.defer_dynamo = before
+
+
 def _export_with_fallback(model, shape, exporter, opset, parity, batch_sizes, rtol, atol, seed):
     """Run the chosen exporter(s); returns (proto, exporter used, (abs, rel) errors, notes)."""
     order = ["torchscript", "dynamo"] if exporter == "auto" else [exporter]
@@ -178,6 +207,8 @@ def _export_with_fallback(model, shape, exporter, opset, parity, batch_sizes, rt
 
 def _run_exporter(name: str, model: nn.Module, shape: tuple[int, ...], opset: int):
     """Call one torch exporter on a random example of batch ``_TRACE_BATCH``."""
+    if name == "dynamo" and getattr(_THREAD, "defer_dynamo", False):
+        raise ExportDeferred("the dynamo exporter cannot run beside training")
     example = _random_input(model, shape, _TRACE_BATCH, seed=12345)
     outputs = _output_names(_forward(model, example))
     try:

@@ -18,7 +18,7 @@ from nas import __version__
 from nas.architecture import Architecture
 from nas.builder import build_model
 from nas.errors import ArchitectureError, NasError, TrainingError, first_line
-from nas.export import export_onnx
+from nas.export import ExportDeferred, export_onnx
 
 
 @dataclass
@@ -126,6 +126,8 @@ def export(ctx, outcome: Outcome, trial_number: int) -> dict:
     try:
         proto = export_onnx(model.cpu(), ctx.task.input_shape).model
         stored = ctx.store.add(proto, record, latency=True)
+    except ExportDeferred:  # a background export: its worker exports it again inline
+        raise
     except Exception as exc:  # export and store failures must not lose the evaluation
         return {"store_error": f"{type(exc).__name__}: {first_line(exc)}"}
     # the study shows the stored figures: one number per architecture everywhere

@@ -27,6 +27,11 @@ export takes (:class:`BackgroundExports`):
   earlier one finished;
 * a worker that stops (budget, time limit, SIGINT/SIGTERM) first waits for its pending
   exports (:meth:`~BackgroundExports.drain`), so the search's summary counts them.
+
+A model that only the dynamo exporter can export (a pointer network) is not exported on
+the background thread: that exporter breaks training on another thread of the process
+(:mod:`nas.export`). Its job ends *deferred*, and the worker exports it on its own
+thread when it collects the job, between two trainings.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from nas.export import ExportDeferred, dynamo_deferred
+
+#: what a job's future holds when its export was deferred to the worker's thread
+DEFERRED = "deferred"
 
 
 @dataclass
@@ -53,11 +63,17 @@ class ExportJob:
     released: threading.Event = field(default_factory=threading.Event, repr=False)
     future: Future | None = field(default=None, repr=False)
 
-    def run(self) -> bool:
+    def run(self) -> bool | str:
+        """Export and record on the background thread; :data:`DEFERRED` when the model
+        needs the dynamo exporter (see the module docstring)."""
         # the next trial's claim comes first (see the module docstring), and the export
         # starts after it: it would slow the claim's reads and writes down for nothing
         self.released.wait()
-        self.export()
+        try:
+            with dynamo_deferred():
+                self.export()
+        except ExportDeferred:
+            return DEFERRED
         return self.record()
 
 
@@ -111,7 +127,11 @@ class BackgroundExports:
         done = []
         while self._jobs and self._jobs[0].future.done():
             job = self._jobs.pop(0)
-            done.append((job, job.future.result()))
+            recorded = job.future.result()
+            if recorded == DEFERRED:  # this thread trains, so nothing trains beside it
+                job.export()
+                recorded = job.record()
+            done.append((job, recorded))
         return done
 
     def drain(self) -> list[tuple[ExportJob, bool]]:
