@@ -24,7 +24,8 @@ The dynamo exporter must not run beside training in the same process: while it r
 ``torch.compiler.is_exporting()`` is true for every thread, so an optimizer step on
 another thread enters dynamo's export annotations, which share one global dict, and one
 of the two crashes (``KeyError: 'custom'`` in ``torch.fx.traceback.annotate``; seen
-with the pointer networks of ``ptrnet``, which TorchScript cannot export). A thread that
+when TorchScript's export of a trained ``ptrnet`` pointer network failed onnxruntime
+parity and the fallback ran on a search's background thread). A thread that
 exports beside training runs inside :func:`dynamo_deferred`: where the dynamo exporter
 would be needed, :class:`ExportDeferred` is raised instead, and the caller exports the
 model again on its own thread, between trainings (:mod:`nas.search.exporter`).

@@ -28,8 +28,8 @@ export takes (:class:`BackgroundExports`):
 * a worker that stops (budget, time limit, SIGINT/SIGTERM) first waits for its pending
   exports (:meth:`~BackgroundExports.drain`), so the search's summary counts them.
 
-A model that only the dynamo exporter can export (a pointer network) is not exported on
-the background thread: that exporter breaks training on another thread of the process
+A model that needs the dynamo exporter (TorchScript's export failed, e.g. its parity
+check) is not exported on the background thread: that exporter breaks training on another thread of the process
 (:mod:`nas.export`). Its job ends *deferred*, and the worker exports it on its own
 thread when it collects the job, between two trainings.
 """
