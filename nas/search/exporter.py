@@ -29,9 +29,9 @@ export takes (:class:`BackgroundExports`):
   exports (:meth:`~BackgroundExports.drain`), so the search's summary counts them.
 
 A model that needs the dynamo exporter (TorchScript's export failed, e.g. its parity
-check) is not exported on the background thread: that exporter breaks training on another thread of the process
-(:mod:`nas.export`). Its job ends *deferred*, and the worker exports it on its own
-thread when it collects the job, between two trainings.
+check) is not exported on the background thread: that exporter breaks training on
+another thread of the process (:mod:`nas.export`). Its job ends *deferred*, and the
+worker exports it on its own thread when it collects the job, between two trainings.
 """
 
 from __future__ import annotations
