@@ -32,10 +32,7 @@ pickle) under the format name ``onnxnet-gnn``.
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,18 +43,9 @@ from torch import nn
 
 import nas
 from nas.errors import PredictorError
-from nas.paths import output_file
 from predictors.features import FEATURE_NAMES, _type_shape, graph_features
 from predictors.graph import GraphView
-from predictors.predictor import (
-    _CHECKSUM,
-    _ZIP_TIME,
-    ENCODING_VERSION,
-    _check_versions,
-    _digest,
-    _read_members,
-    _views,
-)
+from predictors.predictor import ENCODING_VERSION, _views, read_file, write_file
 
 #: embedding rows that op names are hashed into (crc32, stable across processes)
 OP_BUCKETS = 512
@@ -289,34 +277,16 @@ class GraphNetPredictor:
                   "op_buckets": OP_BUCKETS, "layers": LAYERS, "width": WIDTH,
                   "graph_feature_names": list(FEATURE_NAMES),
                   "y_mean": self.y_mean_, "y_scale": self.y_scale_, "metadata": self.metadata_}
-        members = {"config.json": json.dumps(config, indent=2, sort_keys=True).encode()}
-        for name, array in sorted(arrays.items()):
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-            members[f"arrays/{name}.npy"] = buf.getvalue()
-        members[_CHECKSUM] = _digest(members).encode()
-        path = output_file(path, "predictor file", PredictorError, "model.predictor")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in members.items():
-                zf.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
-        tmp.replace(path)
-        return path
+        return write_file(path, config, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> GraphNetPredictor:
         """Read a file written by :meth:`save` (PredictorError: missing, modified, or
         not a GNN predictor of this format's major version)."""
-        members = _read_members(Path(path))
-        config = json.loads(members["config.json"])
-        _check_versions(config, path, cls.file_format, cls.file_format_version)
+        config, arrays = read_file(path, cls.file_format, cls.file_format_version)
         if (config["op_buckets"], config["layers"], config["width"]) != (OP_BUCKETS, LAYERS,
                                                                          WIDTH):
             raise PredictorError(f"{path} was written for another network shape; retrain it")
-        arrays = {name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(data),
-                                                            allow_pickle=False)
-                  for name, data in members.items() if name.startswith("arrays/")}
         p = cls(**config["params"])
         p.globals_mean_, p.globals_scale_ = arrays["globals_mean"], arrays["globals_scale"]
         p.y_mean_, p.y_scale_ = config["y_mean"], config["y_scale"]

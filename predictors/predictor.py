@@ -289,20 +289,7 @@ class OnnxNetPredictor(BaseEstimator):
             "size_prior": self.size_prior_.to_config() if self.size_prior_ else None,
             "metadata": metadata if metadata is not None else self.metadata_,
         }
-        members = {"config.json": json.dumps(config, indent=2, sort_keys=True).encode()}
-        for name, array in sorted(arrays.items()):
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-            members[f"arrays/{name}.npy"] = buf.getvalue()
-        members[_CHECKSUM] = _digest(members).encode()
-        path = output_file(path, "predictor file", PredictorError, "model.predictor")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in members.items():
-                zf.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
-        tmp.replace(path)
-        return path
+        return write_file(path, config, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> OnnxNetPredictor:
@@ -313,13 +300,7 @@ class OnnxNetPredictor(BaseEstimator):
                 (sha256 mismatch), of another major format version, or of another text
                 encoding.
         """
-        members = _read_members(Path(path))
-        config = json.loads(members["config.json"])
-        _check_versions(config, path, cls.file_format, cls.file_format_version)
-        arrays = {
-            name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
-            for name, data in members.items() if name.startswith("arrays/")
-        }
+        config, arrays = read_file(path, cls.file_format, cls.file_format_version)
         known = cls().get_params(deep=False)
         p = cls(**{k: v for k, v in config["params"].items() if k in known})
         p.columns_ = arrays.get("columns")
@@ -371,6 +352,38 @@ def _frequent_columns(matrix, min_df: int, max_columns: int) -> np.ndarray:
         order = np.lexsort((keep, -df[keep]))[:max_columns]
         keep = np.sort(keep[order])
     return keep.astype(np.int64)
+
+
+def write_file(path: str | Path, config: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a predictor-format zip (see the module docstring): ``config.json``, each
+    array as ``arrays/<name>.npy`` (no pickle), and ``content.sha256``; the same content
+    always gives the same bytes. Returns the path."""
+    members = {"config.json": json.dumps(config, indent=2, sort_keys=True).encode()}
+    for name, array in sorted(arrays.items()):
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        members[f"arrays/{name}.npy"] = buf.getvalue()
+    members[_CHECKSUM] = _digest(members).encode()
+    path = output_file(path, "predictor file", PredictorError, "model.predictor")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+    tmp.replace(path)
+    return path
+
+
+def read_file(path: str | Path, file_format: str, version: tuple[int, int]
+              ) -> tuple[dict, dict[str, np.ndarray]]:
+    """The config and arrays of a file :func:`write_file` wrote, after the integrity,
+    format and version checks (PredictorError)."""
+    members = _read_members(Path(path))
+    config = json.loads(members["config.json"])
+    _check_versions(config, path, file_format, version)
+    arrays = {name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(data), allow_pickle=False)
+              for name, data in members.items() if name.startswith("arrays/")}
+    return config, arrays
 
 
 def _digest(members: dict[str, bytes]) -> str:
