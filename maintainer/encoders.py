@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.predictor_training import training_target
-from maintainer.heldout import HELDOUT, group_records, run_dir
+from maintainer.heldout import HELDOUT, built_groups
 from maintainer.reexport_store import INDEX, reexport_path
 from predictors.evaluate import (
     GNN_METHOD,
@@ -75,17 +75,12 @@ def heldout(df: pd.DataFrame, views: list, out: Path, seed: int) -> list[dict]:
         print(f"fitted {name} on {len(df)} records in {time.perf_counter() - started:.0f} s",
               flush=True)
     results = []
-    for grammar, task, _, _ in HELDOUT:
-        if not (run_dir(out, grammar, task) / "bench").is_dir():
-            print(f"-- {grammar} x {task}: not built (python -m maintainer.heldout)", flush=True)
-            continue
-        group, root = group_records(out, grammar, task)
-        test_views = load_views(group, root)
+    for name, group, test_views in built_groups(out, HELDOUT):
         truth = group["target"].to_numpy(float)
-        taus = {name: kendall_tau(truth, p.predict(test_views)) for name, p in fitted.items()}
+        taus = {m: kendall_tau(truth, p.predict(test_views)) for m, p in fitted.items()}
         taus["params"] = kendall_tau(truth, group["params"].to_numpy(float))
         taus["macs"] = kendall_tau(truth, group["macs"].to_numpy(float))
-        results.append({"figure": f"held-out {grammar}/{task}", "n": len(group),
+        results.append({"figure": f"held-out {name}", "n": len(group),
                         "tau": {k: round(float(v), 3) for k, v in taus.items()}})
     return results
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +89,20 @@ def figures(out: Path, groups: list, trainability: Path | None = None,
         from predictors.trainability import TrainabilityClassifier
 
         classifier = TrainabilityClassifier.load(trainability)
-    results = []
+    return [group_figures(name, df, views, model, classifier)
+            for name, df, views in built_groups(out, groups)]
+
+
+def built_groups(out: Path, groups: list) -> Iterator[tuple[str, pd.DataFrame, list]]:
+    """``("grammar/task", scored records, their graphs)`` of each group built under
+    ``out`` (a group not built is skipped with a line saying so)."""
     for grammar, task, _, _ in groups:
         if not (run_dir(out, grammar, task) / "bench").is_dir():
-            print(f"-- {grammar} x {task}: not built", flush=True)
+            print(f"-- {grammar} x {task}: not built (python -m maintainer.heldout)",
+                  flush=True)
             continue
         df, root = group_records(out, grammar, task)
-        views = load_views(df, root)
-        results.append(group_figures(f"{grammar}/{task}", df, views, model, classifier))
-    return results
+        yield f"{grammar}/{task}", df, load_views(df, root)
 
 
 def group_figures(name: str, df: pd.DataFrame, views: list, model, classifier=None) -> dict:
