@@ -8,7 +8,8 @@ own representation of it end to end, in torch:
   features are its op (hashed into :data:`OP_BUCKETS` embedding rows, so an op no
   training graph had still gets a row, and the file needs no vocabulary) and numbers:
   log sizes of its output and of its parameters, its output's rank and last dimension,
-  how many inputs it has, and whether it holds weights;
+  how many inputs it has, whether it holds weights, and whether it is an operator (not a
+  graph input);
 * **messages**: :data:`LAYERS` residual rounds, each summing the states of a node's
   producers and, separately, of its consumers (data flows both ways in a ranking:
   what a layer feeds matters as much as what feeds it);
