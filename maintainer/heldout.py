@@ -44,7 +44,7 @@ import pandas as pd
 
 from bench.predictor_training import platform_builder
 from bench.store import OnnxBenchStore
-from maintainer.predictor_store import labelling_search, run_labelling
+from maintainer.predictor_store import labelling_search, run_dir, run_labelling
 from predictors.evaluate import load_views, proxy_table, scored
 from predictors.metrics import kendall_tau, roc_auc
 from predictors.predictor import OnnxNetPredictor
@@ -56,11 +56,6 @@ HELDOUT = [("ptrnet", "sort-5", 120, 5), ("einspace", "mnist1d", 150, 5)]
 SEED = 11
 #: chance accuracy of the classification tasks among the groups (trainability labels)
 CHANCE = {"mnist1d": 0.1}
-
-
-def run_dir(out: Path, grammar: str, task: str) -> Path:
-    """The run directory of one held-out group."""
-    return out / "runs" / f"{grammar}-{task}"
 
 
 def build(out: Path, groups: list, workers: int) -> None:

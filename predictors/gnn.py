@@ -44,7 +44,7 @@ from torch import nn
 
 import nas
 from nas.errors import PredictorError
-from predictors.features import FEATURE_NAMES, _type_shape, graph_features
+from predictors.features import FEATURE_NAMES, _numel, _type_shape, graph_features
 from predictors.graph import GraphView
 from predictors.predictor import ENCODING_VERSION, _views, read_file, write_file
 
@@ -76,19 +76,19 @@ def _log(x: float) -> float:
     return math.log1p(max(x, 0.0))
 
 
-def _numel(shape) -> int:
-    if not shape:
-        return 0
-    return math.prod(d if d else 1 for d in shape)
+def _node_numbers(shape, params: int, values: int, is_op: bool) -> list[float]:
+    """A node's NODE_NUMBERS: log sizes of its output and parameters, output rank and last
+    dimension, inputs, holds weights, is an operator (a graph input is not)."""
+    numel = _numel(shape) if shape else 0
+    last = shape[-1] if shape and shape[-1] else 0
+    return [_log(numel), _log(params), float(len(shape)) if shape else 0.0, _log(last),
+            float(values), float(params > 1), float(is_op)]
 
 
-def _node_numbers(node) -> list[float]:
+def _op_numbers(node) -> list[float]:
     shape = node.out_shapes[0] if node.out_shapes else None
     params = sum(a.numel for a in node.inputs if a.kind == "param" and a.is_float)
-    values = sum(a.kind == "value" for a in node.inputs)
-    last = shape[-1] if shape and shape[-1] else 0
-    return [_log(_numel(shape)), _log(params), len(shape) if shape else 0.0, _log(last),
-            float(values), float(params > 1), 1.0]
+    return _node_numbers(shape, params, sum(a.kind == "value" for a in node.inputs), True)
 
 
 def to_graph(view: GraphView) -> _Graph:
@@ -98,10 +98,7 @@ def to_graph(view: GraphView) -> _Graph:
     for name, type_text in view.inputs:
         producer[name] = len(ops)
         ops.append(_bucket("input"))
-        shape = _type_shape(type_text)
-        last = shape[-1] if shape and shape[-1] else 0
-        numbers.append([_log(_numel(shape)), 0.0, len(shape) if shape else 0.0, _log(last),
-                        0.0, 0.0, 0.0])
+        numbers.append(_node_numbers(_type_shape(type_text), 0, 0, False))
     for node in view.nodes:
         here = len(ops)
         for arg in node.inputs:
@@ -112,7 +109,7 @@ def to_graph(view: GraphView) -> _Graph:
             if name != "_":
                 producer[name] = here
         ops.append(_bucket(node.op))
-        numbers.append(_node_numbers(node))
+        numbers.append(_op_numbers(node))
     return _Graph(torch.tensor(ops, dtype=torch.long),
                   torch.tensor(numbers, dtype=torch.float32),
                   torch.tensor([src, dst], dtype=torch.long).reshape(2, -1),
