@@ -52,9 +52,9 @@ def training_rows(index: Path, graphs: Path) -> tuple[pd.DataFrame, list]:
     """The index records that have a re-exported graph (``target``: oriented score),
     and their graphs."""
     df = pd.read_csv(index)
-    df["onnx_path"] = [str(reexport_path(graphs.resolve(), row)) for _, row in df.iterrows()]
-    df = scored(df[[Path(p).is_file() for p in df["onnx_path"]]])
-    return df, load_views(df, "/")
+    df["onnx_path"] = [str(reexport_path(Path(), row)) for _, row in df.iterrows()]
+    df = scored(df[[(graphs / p).is_file() for p in df["onnx_path"]]])
+    return df, load_views(df, graphs)
 
 
 def by_grammar(df: pd.DataFrame, views: list, seed: int) -> dict:
