@@ -69,14 +69,18 @@ def test_children_are_counted_per_origin_against_their_parent():
     assert rows["children from random, x"]["within 2 pts of parent"] is None
 
 
-def test_target_rows_give_each_seed_and_the_median_against_the_target():
-    runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "val-best test": b,
-             "cv": 0.98, "winner test": 0.975, "finalists": 5, "origin": "mutation:leaf",
-             "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60}
-            for s, t, b in ((1, 0.99, 0.97), (2, 0.97, 0.96), (3, 0.986, 0.98))]
+def test_target_rows_give_each_seed_and_the_median_against_the_target_and_the_references():
+    runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "val-best test": 0.95,
+             "cv": 0.98, "winner test": 0.975, "finalists": f, "origin": "mutation:leaf",
+             "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60,
+             "references": 5, "reference": "cnn2-mlp", "reference test": b}
+            for s, t, b, f in ((1, 0.99, 0.97, 5), (2, 0.97, 0.96, 0), (3, 0.986, 0.98, 0))]
     rows = target_rows(runs, 1200.0)
     assert [r["value"] for r in rows] == [0.99, 0.97, 0.986, 0.986]
-    assert [r["baseline"] for r in rows] == [0.97, 0.96, 0.98, 0.97]  # same run, by val
+    assert [r["baseline"] for r in rows] == [0.97, 0.96, 0.98, 0.97]  # the references
+    assert "final selection's winner" in rows[0]["detail"]
+    assert "as searched: 0.9500" in rows[0]["detail"]  # the best by validation, beside it
+    assert "final selection" not in rows[1]["detail"] and "cnn2-mlp" in rows[1]["detail"]
     median = rows[-1]
     assert median["met"] == 2 and median["n"] == 3 and median["target"] == f">= {TARGET_TEST}"
     assert "--time-limit 20m --workers 2" in median["detail"]
