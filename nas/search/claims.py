@@ -94,8 +94,7 @@ class Proposer:
         queue = history.requeued(exclude_trial_id=trial_id)
         if queue:
             record = queue[0] if attempt == 0 else rng.choice(queue)
-            arch = self.strategy.space.parse(record.arch)
-            return self.keyed(Proposal(arch, "requeue", (record.arch_id,)))
+            return self.keyed(rerun_of(record, self.strategy.space.parse(record.arch)))
         for name, arch in self.references:
             proposal = self.keyed(Proposal(arch, f"reference:{name}"))
             if not held(history, proposal, trial_id):
@@ -142,6 +141,19 @@ class Proposer:
 def held(history: History, proposal: Proposal, trial_id: int | None = None) -> bool:
     """Whether ``proposal``'s architecture or network is held (:meth:`History.holds`)."""
     return history.holds(proposal.arch.id, trial_id, proposal.attrs.get("function_key"))
+
+
+#: origin of a re-run whose interrupted trial recorded none (studies before origins)
+REQUEUE_ORIGIN = "requeue"
+
+
+def rerun_of(record, arch: Architecture) -> Proposal:
+    """The re-run of an interrupted trial's ``record``: the same architecture, origin and
+    parents (so it is judged in its own rung cohort and credited to the kind that made
+    it), with ``requeued_from`` naming the interrupted trial."""
+    attrs = record.user_attrs
+    return Proposal(arch, attrs.get("origin") or REQUEUE_ORIGIN,
+                    tuple(attrs.get("parents") or ()), {"requeued_from": record.number})
 
 
 def claim_attrs(proposal: Proposal) -> dict:

@@ -156,7 +156,8 @@ def test_a_killed_workers_pending_export_is_redone_by_the_next_worker(kind, tmp_
     assert killed.state == "FAIL" and killed.requeue
     assert "is no longer running" in killed.fail_reason
     redone = [r for r in history.completed if r.arch_id == pending.arch_id]
-    assert len(redone) == 1 and redone[0].user_attrs["origin"] == "requeue"
+    assert len(redone) == 1 and redone[0].user_attrs["requeued_from"] == killed.number
+    assert redone[0].user_attrs["origin"] == killed.user_attrs["origin"]
     assert report.completed == 3 and len(history.evaluated) == 4
     check_exported(bench, history)
 

@@ -30,7 +30,8 @@ def test_kill_9_mid_trial_then_resume_loses_and_repeats_nothing(workdir):
     check_killed_trial(history, victim)
     rerun = [r for r in history.evaluated if r.arch_id == victim.arch_id]
     assert len(rerun) == 1 and rerun[0].number > victim.number
-    assert rerun[0].user_attrs["origin"] == "requeue"
+    assert rerun[0].user_attrs["origin"] == victim.user_attrs["origin"]
+    assert rerun[0].user_attrs["requeued_from"] == victim.number
     for number, record in before.items():
         assert history.records[number] == record
     assert summary["trials_completed"] + summary["trials_failed"] == 4

@@ -60,13 +60,17 @@ def test_finished_evaluations_block_their_architecture_but_requeued_ones_do_not(
 
 
 def test_requeued_architectures_are_proposed_first_and_only_once(study, space, archs):
-    killed, _ = write_claim(study, archs[3])
+    killed, killed_number = write_claim(study, archs[3])
+    study.set_user_attrs(killed, {"origin": "mutation:leaf", "parents": [archs[0].id]})
     study.set_system_attrs(killed, {REQUEUE: True})
     study.finish(killed, "FAIL")
     proposer = Proposer(FixedStrategy(space, archs))
     t, n = study.create_trial()
     proposal, history = claim(study, study.history(), t, n, proposer)
-    assert (proposal.arch.id, proposal.origin) == (archs[3].id, "requeue")
+    # the re-run keeps where the architecture came from (its rung cohort, its credit)
+    assert (proposal.arch.id, proposal.origin) == (archs[3].id, "mutation:leaf")
+    assert proposal.parents == (archs[0].id,)
+    assert history.get(t).user_attrs["requeued_from"] == killed_number
     assert history.requeued() == []  # the running re-run holds it now
     t2, n2 = study.create_trial()
     assert proposer.propose(study.history(), t2, n2, 0).origin == "fixed"
