@@ -81,6 +81,8 @@ def test_target_rows_give_each_seed_and_the_median_against_the_target_and_the_re
     assert "final selection's winner" in rows[0]["detail"]
     assert "as searched: 0.9500" in rows[0]["detail"]  # the best by validation, beside it
     assert "final selection" not in rows[1]["detail"] and "cnn2-mlp" in rows[1]["detail"]
+    unscored = target_rows([{**runs[0], "retrained": False}], 1200.0)[0]["detail"]
+    assert unscored.startswith("final selection had no winner in time")
     median = rows[-1]
     assert median["met"] == 2 and median["n"] == 3 and median["target"] == f">= {TARGET_TEST}"
     assert "--time-limit 20m --workers 2" in median["detail"]

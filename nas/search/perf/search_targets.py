@@ -55,10 +55,12 @@ def target_run(task: str, limit_s: float, seed: int, workers: int = 2,
             "origin": by_val.user_attrs.get("origin") if by_val else None,
             "cv": winner.cv_score if winner else nan,
             "winner test": winner.test_score if winner else nan,
-            # what the command reports: final selection's retrained winner when it ran
-            # (--finalists), else the best by validation as searched
-            "test": _number(selection.final_test_score) if selection
+            # what the command reports: final selection's retrained winner when there is
+            # one (--finalists), else the best by validation as searched
+            "test": _number(selection.final_test_score)
+            if selection and selection.final_test_score is not None
             else float(by_val.user_attrs.get("test_score", nan)) if by_val else nan,
+            "retrained": bool(selection and selection.final_test_score is not None),
             "finalists": len(selection.finalists) if selection else 0,
             "arch": (winner.arch if winner else by_val.arch if by_val else None),
             "evaluations": len(history.evaluated),
@@ -124,6 +126,9 @@ def target_rows(runs: list[dict], limit_s: float, workers: int = 2) -> list[dict
 def _reported(run: dict) -> str:
     """Which model the seed's figure is: final selection's winner, or the best by
     validation as searched."""
+    if run["finalists"] and not run.get("retrained", True):
+        return (f"final selection had no winner in time ({run['finalists']} finalists); "
+                f"the best by validation ({run['val']:.4f}, {run['origin']}) as searched")
     if run["finalists"]:
         return (f"final selection's winner retrained on train + validation "
                 f"(cross-validated {run['cv']:.4f} among {run['finalists']} finalists; "
