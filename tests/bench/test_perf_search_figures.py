@@ -73,7 +73,8 @@ def test_target_rows_give_each_seed_and_the_median_against_the_target_and_the_re
     runs = [{"task": "digits", "seed": s, "val": 1.0, "test": t, "val-best test": 0.95,
              "cv": 0.98, "winner test": 0.975, "finalists": f, "origin": "mutation:leaf",
              "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60,
-             "references": 5, "reference": "cnn2-mlp", "reference test": b}
+             "references": 5, "reference": "cnn2-mlp", "reference test": b,
+             "retrained": f > 0}
             for s, t, b, f in ((1, 0.99, 0.97, 5), (2, 0.97, 0.96, 0), (3, 0.986, 0.98, 0))]
     rows = target_rows(runs, 1200.0)
     assert [r["value"] for r in rows] == [0.99, 0.97, 0.986, 0.986]

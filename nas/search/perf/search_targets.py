@@ -48,21 +48,21 @@ def target_run(task: str, limit_s: float, seed: int, workers: int = 2,
                                                 create=False))
     by_val = history.best()
     winner = selection.winner_entry if selection else None
+    # what the command reports: final selection's retrained winner when there is one
+    # (--finalists), else the best by validation as searched
+    retrained = selection is not None and selection.final_test_score is not None
     nan = float("nan")
+    by_val_test = float(by_val.user_attrs.get("test_score", nan)) if by_val else nan
     return {"task": task, "seed": seed,
             "val": by_val.score if by_val else nan,
-            "val-best test": float(by_val.user_attrs.get("test_score", nan)) if by_val else nan,
+            "val-best test": by_val_test,
             "origin": by_val.user_attrs.get("origin") if by_val else None,
             "cv": winner.cv_score if winner else nan,
             "winner test": winner.test_score if winner else nan,
-            # what the command reports: final selection's retrained winner when there is
-            # one (--finalists), else the best by validation as searched
-            "test": _number(selection.final_test_score)
-            if selection and selection.final_test_score is not None
-            else float(by_val.user_attrs.get("test_score", nan)) if by_val else nan,
-            "retrained": bool(selection and selection.final_test_score is not None),
+            "test": float(selection.final_test_score) if retrained else by_val_test,
+            "retrained": retrained,
             "finalists": len(selection.finalists) if selection else 0,
-            "arch": (winner.arch if winner else by_val.arch if by_val else None),
+            "arch": winner.arch if retrained else by_val.arch if by_val else None,
             "evaluations": len(history.evaluated),
             "stopped at a rung": history.counts()["pruned"],
             **reference_run(task, seed, workers)}
@@ -90,10 +90,6 @@ def reference_run(task: str, seed: int, workers: int = 2) -> dict:
     return {"references": len(names), "reference": origin.removeprefix("reference:"),
             "reference test": float(best.user_attrs.get("test_score", "nan"))
             if best else float("nan")}
-
-
-def _number(value) -> float:
-    return float("nan") if value is None else float(value)
 
 
 def target_rows(runs: list[dict], limit_s: float, workers: int = 2) -> list[dict]:
@@ -126,7 +122,7 @@ def target_rows(runs: list[dict], limit_s: float, workers: int = 2) -> list[dict
 def _reported(run: dict) -> str:
     """Which model the seed's figure is: final selection's winner, or the best by
     validation as searched."""
-    if run["finalists"] and not run.get("retrained", True):
+    if run["finalists"] and not run["retrained"]:
         return (f"final selection had no winner in time ({run['finalists']} finalists); "
                 f"the best by validation ({run['val']:.4f}, {run['origin']}) as searched")
     if run["finalists"]:
