@@ -27,6 +27,11 @@ within the space's limits, with the task's head):
   widths. einspace builds convolutions this way, but its samples almost never contain
   one and no other edit reaches one from a network without (issue 13: 0 to 2 of each
   20-minute digits search's evaluations were convolutional);
+* ``deepen``: a small module with weights (at most :data:`DEEPEN_MAX_NODES` nodes: a
+  layer, a convolution block) repeated, ``sequential(M, M)``, the copy untied and applied
+  to ``M``'s output. A deep stack of the same block is what the good 1-D CNNs on mnist1d
+  are (issue 13: the reference ``cnn1d-deep``, four convolutions, reaches 99% test where
+  two reach 78%), and ``add-conv`` adds one narrow layer at a time;
 * ``subtree``: one subtree resampled from its slot, the site drawn with weight
   1/size^2 (small subtrees far more often), never the root.
 
@@ -54,10 +59,11 @@ from nas.ops.registry import Shape, get_op
 
 #: relative weight of each mutation kind (renormalised over the kinds asked for). Set from
 #: the children of three 20-minute digits searches (docs/search.md, "Mutation kinds"):
-#: 41% of add-conv children beat their parent, 0-12% of remove, subtree and insert ones
+#: 41% of add-conv children beat their parent, 0-12% of remove, subtree and insert ones.
+#: ``deepen`` (stop 26) was weighted as a structural kind, before measurement
 KIND_WEIGHTS = {"leaf": 0.30, "swap": 0.20, "insert": 0.08, "add-norm": 0.05,
                 "add-activation": 0.07, "remove": 0.06, "wrap-residual": 0.10,
-                "add-conv": 0.12, "subtree": 0.07}
+                "add-conv": 0.12, "deepen": 0.08, "subtree": 0.07}
 KINDS = tuple(KIND_WEIGHTS)
 #: ops that ``add-norm`` / ``add-activation`` insert (when the grammar offers them there)
 NORMS = frozenset({"norm"})
@@ -66,6 +72,8 @@ ACTIVATIONS = frozenset({"relu", "leakyrelu", "gelu", "silu", "selu", "tanh"})
 MAX_TRIES = 24
 #: largest child a ``remove`` drops from a sequential
 REMOVE_MAX_NODES = 3
+#: largest module a ``deepen`` repeats (a convolution block with a norm has 6-9 nodes)
+DEEPEN_MAX_NODES = 10
 #: a child's MACs may be at most this times its parent's, plus MACS_SLACK
 MAX_MACS_GROWTH = 2.0
 MACS_SLACK = 50_000
@@ -130,6 +138,8 @@ def _first_valid(arch, typed, kind, rng, fits, space) -> Architecture | None:
         return _subtree(space, arch, typed, rng, fits)
     edits = list(EDITS[kind](space, typed))
     rng.shuffle(edits)
+    if kind == "deepen":  # largest first: a whole block repeated, not a layer inside it
+        edits.sort(key=lambda edit: -edit[1].size())
     for path, new in edits[:MAX_TRIES]:
         child = fits(arch.root.replace(path, new))
         if child is not None and child != arch:
@@ -215,6 +225,20 @@ def _wrap_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
                 yield site.path, Node(rule.op, (Node("clone"), site.node, Node("identity"),
                                                 Node("add")))
                 break
+
+
+def _deepen_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
+    """A small module with weights repeated: ``sequential(M, M)`` (the whole tree is
+    type-checked afterwards, so a copy that does not take ``M``'s output is dropped)."""
+    seq = _sequential_op(space)
+    if seq is None:
+        return
+    weighted = [r.path for r in typed.records if r.params]
+    for site in _module_sites(space, typed, seq):
+        depth = len(site.path)
+        if (site.node.size() <= DEEPEN_MAX_NODES
+                and any(path[:depth] == site.path for path in weighted)):
+            yield site.path, Node(seq, (site.node, site.node))
 
 
 def _conv_edits(space, typed: TypedArchitecture) -> Iterator[Edit]:
@@ -400,4 +424,5 @@ EDITS: dict[str, Callable] = {
     "remove": _remove_edits,
     "wrap-residual": _wrap_edits,
     "add-conv": _conv_edits,
+    "deepen": _deepen_edits,
 }

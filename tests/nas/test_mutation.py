@@ -10,7 +10,13 @@ import torch
 from nas.architecture import Node
 from nas.builder import build_model
 from nas.heads import HeadSpec
-from nas.mutation import CONV_MACS_GROWTH, KINDS, REMOVE_MAX_NODES, small_mutation
+from nas.mutation import (
+    CONV_MACS_GROWTH,
+    DEEPEN_MAX_NODES,
+    KINDS,
+    REMOVE_MAX_NODES,
+    small_mutation,
+)
 from nas.space import load_space
 
 HEAD = HeadSpec("classification", 3)
@@ -63,6 +69,9 @@ def is_one_edit(kind: str, old: Node, new: Node) -> bool:
         conv = new.children[0]
         return (new.op == "sequential" and new.children[1] == old and conv.op == "routing"
                 and conv.children[0].op == "im2col" and conv.size() == 6)
+    if kind == "deepen":  # sequential(old, old): a small module with weights repeated
+        return (new.op == "sequential" and new.children == (old, old)
+                and old.size() <= DEEPEN_MAX_NODES)
     return True  # subtree: checked apart (not the root)
 
 
@@ -169,3 +178,29 @@ def test_add_conv_offers_nothing_on_vectors():
     space, parent, shape = parent_of("ffn", "mlp")
     assert small_mutation(space, parent, shape, random.Random(0), HEAD,
                           ("add-conv",)).kind == "subtree"
+
+
+def test_deepen_repeats_a_block_with_weights():
+    """On the two-convolution 1-D reference, ``deepen`` stacks a copy of a convolution
+    block (or a layer) after itself; the child is one block deeper, never wider, and
+    has more weights than its parent by exactly the copy's."""
+    space, shape = load_space("einspace"), (40, 1)
+    parent = space.references()["cnn1d"][0]
+    before = space.check(parent, shape, HEAD)
+    repeated = set()
+    for seed in range(6):
+        found = small_mutation(space, parent, shape, random.Random(seed), HEAD, ("deepen",))
+        assert found.kind == "deepen"
+        _, old, new = edit_site(parent.root, found.arch.root)
+        assert new.children == (old, old)
+        repeated.add(old.op)
+        after = space.check(found.arch, shape, HEAD)
+        assert after.params > before.params
+    assert "routing" in repeated  # a whole convolution block, not only its layer
+
+
+def test_deepen_offers_nothing_without_weights():
+    space, shape = load_space("einspace"), (1, 8, 8)
+    parent = space.parse("routing(im2col(8,8,0), relu, identity)")
+    assert small_mutation(space, parent, shape, random.Random(0), HEAD,
+                          ("deepen",)).kind != "deepen"
