@@ -11,7 +11,15 @@ import torch
 from bench.tasks import get_task
 from nas.errors import OptionError
 from nas.search import SearchConfig, run_search
-from nas.search.final import FinalSettings, _Lab, fold_tasks, full_task, run_folds, train_on
+from nas.search.final import (
+    FinalSettings,
+    _Lab,
+    fold_tasks,
+    full_task,
+    plan_folds,
+    run_folds,
+    train_on,
+)
 from nas.search.history import History, TrialRecord
 from nas.search.selection import (
     Finalist,
@@ -114,6 +122,26 @@ def test_folds_in_worker_processes_score_as_in_this_process(workdir):
     assert {j: r[0] for j, r in here.items()} == {j: r[0] for j, r in pool.items()}
     # a deadline already past: nothing runs, and the caller learns it
     assert not run_folds(lab, cfg.to_dict(), 1, work, time.monotonic() - 1, lambda *a: None)
+    assert run_folds(lab, cfg.to_dict(), 2, {}, None, lambda *a: None)  # nothing to do
+
+
+def test_final_selection_plans_the_finalists_whose_folds_fit():
+    """Best first, as many as fit: with 3 folds a fold of a 10 s finalist is estimated at
+    1.25 x 2/3 x 10 s, two workers share the runs, the winner's retraining is kept."""
+    def entry(number, seconds, folds=()):
+        return Finalist(number, f"id{number}", "x", 0.9, 0.9, {}, list(folds),
+                        run_seconds=seconds)
+
+    selection = FinalSelection(3, [entry(0, 10), entry(1, 10), entry(2, 30), entry(3, 10)])
+    pending = [0, 1, 2, 3]
+    # [0, 1] needs 52.1 s, [0, 1, 2] 143.8 s, all four 156.3 s
+    assert plan_folds(selection, pending, 2, 60) == [0, 1]
+    assert plan_folds(selection, pending, 2, 150) == [0, 1, 2]
+    assert plan_folds(selection, pending, 2, 1000) == pending
+    assert plan_folds(selection, pending, 1, 60) == []  # one worker: [0] alone would fit
+    assert plan_folds(selection, pending, 2, 40) == []  # finalist 0 alone: no choice
+    selection.finalists[0].fold_scores = [0.9, 0.9, 0.9]  # scored before (a resume)
+    assert plan_folds(selection, [1, 2, 3], 2, 40) == [1]  # now it is a choice of two
 
 
 def config(**kw) -> SearchConfig:
