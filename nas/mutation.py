@@ -60,7 +60,8 @@ from nas.ops.registry import Shape, get_op
 #: relative weight of each mutation kind (renormalised over the kinds asked for). Set from
 #: the children of three 20-minute digits searches (docs/search.md, "Mutation kinds"):
 #: 41% of add-conv children beat their parent, 0-12% of remove, subtree and insert ones.
-#: ``deepen`` (stop 26) was weighted as a structural kind, before measurement
+#: ``deepen`` (stop 26) got a structural kind's weight; in its first mnist1d run its 8
+#: completed children had a median validation level with leaf and swap ones
 KIND_WEIGHTS = {"leaf": 0.30, "swap": 0.20, "insert": 0.08, "add-norm": 0.05,
                 "add-activation": 0.07, "remove": 0.06, "wrap-residual": 0.10,
                 "add-conv": 0.12, "deepen": 0.08, "subtree": 0.07}

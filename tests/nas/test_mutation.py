@@ -182,8 +182,8 @@ def test_add_conv_offers_nothing_on_vectors():
 
 def test_deepen_repeats_a_block_with_weights():
     """On the two-convolution 1-D reference, ``deepen`` stacks a copy of a convolution
-    block (or a layer) after itself; the child is one block deeper, never wider, and
-    has more weights than its parent by exactly the copy's."""
+    block after itself (largest first, so not only a layer inside one); the child
+    type-checks and has more weights than its parent."""
     space, shape = load_space("einspace"), (40, 1)
     parent = space.references()["cnn1d"][0]
     before = space.check(parent, shape, HEAD)
