@@ -12,6 +12,7 @@ import pytest
 from nas.cli import run_app
 from nas.errors import NasError
 from nas.search.clock import parse_duration, study_seconds
+from nas.search.config import DEFAULT_FOLDS
 from nas.search.history import History, TrialRecord
 from nas.search.signals import Interrupted
 from nas.search.testing import protocol_context
@@ -133,4 +134,4 @@ def test_a_time_limited_search_ends_with_its_summary(workdir, capsys):
     assert summary["stopped"] == "time limit reached" and summary["time_limit_s"] == 3.0
     assert 0 < summary["study_seconds"] <= 3.5  # however many evaluations fit on this machine
     # final selection ran in the rest (how many finalists it scored depends on the load)
-    assert summary["final_selection"]["folds"] == 5
+    assert summary["final_selection"]["folds"] == DEFAULT_FOLDS
