@@ -46,6 +46,9 @@ DEFAULT_TUNE_TRIALS = 2
 #: pass 98.5% test accuracy, a chance-level network is dropped after one)
 DEFAULT_EPOCHS = 15
 DEFAULT_MIN_EPOCHS = 1
+#: growth children (nas.mutation.GROWTH_KINDS) pass the first rung unjudged: on mnist1d
+#: they were stopped there 1.7x as often as other children and completed level with them
+DEFAULT_GROWTH_GRACE = 1
 DEFAULT_TRIAL_SECONDS = 60.0
 #: lease of a running trial: refreshed every HEARTBEAT_S, stale after STALE_AFTER_S
 DEFAULT_HEARTBEAT_S = 10.0
@@ -161,6 +164,12 @@ class SearchConfig:
         help="Successive halving judges fresh samples (random immigrants) against fresh "
              "samples only, and children against children; --shared-rungs judges all "
              "together (see docs/search.md).")
+    growth_grace: int = option(
+        DEFAULT_GROWTH_GRACE, "--growth-grace",
+        help="Rungs that a child of an edit adding a layer (insert, add-norm, "
+             "add-activation, add-conv, deepen) passes unjudged: deeper networks start "
+             f"slower (default {DEFAULT_GROWTH_GRACE}; 0 = judged at every rung; see "
+             "docs/search.md).")
     trial_seconds: float | None = option(
         DEFAULT_TRIAL_SECONDS, "--trial-seconds", defines_scores=True,
         help="Time limit of one training run (0 = none); a run over it fails.")
@@ -266,6 +275,7 @@ class SearchConfig:
             (self.min_epochs is not None and self.min_epochs < 1,
              "{min_epochs} must be at least 1"),
             (self.rung_factor < 2, "{rung_factor} must be at least 2"),
+            (self.growth_grace < 0, "{growth_grace} must be 0 or more"),
             (self.epochs < 1, "{epochs} must be at least 1"),
             (self.workers < 1, "{workers} must be at least 1"),
             (self.finalists < 0, "{finalists} must be 0 (off) or more"),

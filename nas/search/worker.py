@@ -51,7 +51,7 @@ from nas.search.config import SearchConfig
 from nas.search.evaluate import evaluate as evaluate_arch
 from nas.search.evaluate import export
 from nas.search.exporter import BackgroundExports, ExportJob
-from nas.search.fidelity import RungJudge, rung_cohort, rung_epochs
+from nas.search.fidelity import RungJudge, grace_rungs, rung_cohort, rung_epochs
 from nas.search.history import DISCARDED, REQUEUE, History
 from nas.search.lease import Lease, lease_attrs, reap_stale, worker_id
 from nas.search.signals import Interrupted, TimeUp, critical, graceful_stop, time_up_in
@@ -307,7 +307,8 @@ def _rung_judge(ctx: SearchContext, trial_id: int, origin: str):
         return None
     return RungJudge(ctx.study, trial_id, rungs, cfg.rung_factor,
                      ctx.task.direction == "maximize",
-                     rung_cohort(origin) if cfg.fresh_rungs else None)
+                     rung_cohort(origin) if cfg.fresh_rungs else None,
+                     grace_rungs(origin, cfg.growth_grace))
 
 
 def _export(ctx: SearchContext, number: int, outcome) -> None:

@@ -8,7 +8,17 @@ import pytest
 
 from bench.store import OnnxBenchStore
 from nas.search import SearchConfig, run_search
-from nas.search.fidelity import BRED, FRESH, RUNGS, promoted, rung_cohort, rung_epochs, rung_scores
+from nas.search.fidelity import (
+    BRED,
+    FRESH,
+    RUNGS,
+    RungJudge,
+    grace_rungs,
+    promoted,
+    rung_cohort,
+    rung_epochs,
+    rung_scores,
+)
 from nas.search.history import LEASE_UNTIL, History, TrialRecord
 from nas.search.study import SearchStudy
 from nas.search.worker import SearchContext, run_worker
@@ -58,6 +68,33 @@ def test_fresh_samples_are_judged_among_fresh_samples():
     assert sorted(rung_scores(history, 1, cohort=BRED)) == [0.6, 0.7, 0.8, 0.9]
     assert len(rung_scores(history, 1)) == 6
     assert rung_cohort("random") == FRESH and rung_cohort("mutation:add-conv") == BRED
+
+
+@pytest.mark.parametrize("origin, grace", [
+    ("mutation:deepen", 1), ("mutation:add-conv", 1), ("mutation:insert", 1),
+    ("mutation:add-norm", 1), ("mutation:add-activation", 1),
+    ("mutation:leaf", 0), ("mutation:swap", 0), ("mutation:remove", 0),
+    ("mutation:wrap-residual", 0), ("mutation:subtree", 0), ("mutation", 0),
+    ("crossover", 0), ("random", 0), ("reference:cnn", 0), ("deepen", 0), (None, 0),
+])
+def test_only_children_of_growth_edits_get_grace(origin, grace):
+    assert grace_rungs(origin, 1) == grace
+    assert grace_rungs(origin, 0) == 0  # --growth-grace 0: every child is judged
+
+
+def test_a_growth_child_passes_its_first_rung_unjudged_and_is_judged_at_the_next(study):
+    for score in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4):  # six rivals at both rungs
+        study.create_trial({RUNGS: {"1": score, "3": score}})
+    slow = RungJudge(study, study.create_trial()[0], [1, 3, 9], 3, maximize=True,
+                     cohort=None, grace=1)
+    assert slow(1, 0.3) is True and slow.stopped_at is None  # last at rung 1, goes on
+    assert study.history().get(slow.trial_id).user_attrs[RUNGS] == {"1": 0.3}  # recorded
+    assert slow(2, 0.1) is True  # not a rung
+    assert slow(3, 0.75) is False and slow.stopped_at == 3  # 3rd of 7: not in the top 2
+    judged = RungJudge(study, study.create_trial()[0], [1, 3, 9], 3, maximize=True)
+    assert judged(1, 0.3) is False and judged.stopped_at == 1  # no grace: stopped at once
+    fast = RungJudge(study, study.create_trial()[0], [1, 3, 9], 3, maximize=True, grace=1)
+    assert fast(1, 0.3) and fast(3, 0.95) and fast(9, 0.9)  # the grace rung is the first
 
 
 @pytest.mark.parametrize("fresh_rungs", [True, False])
