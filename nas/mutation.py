@@ -66,10 +66,10 @@ KIND_WEIGHTS = {"leaf": 0.30, "swap": 0.20, "insert": 0.08, "add-norm": 0.05,
                 "add-activation": 0.07, "remove": 0.06, "wrap-residual": 0.10,
                 "add-conv": 0.12, "deepen": 0.08, "subtree": 0.07}
 KINDS = tuple(KIND_WEIGHTS)
-#: kinds that add a layer to the network. Their children start slower: in a 60-minute
-#: mnist1d search (stop 26) 39% of them were stopped at the 1-epoch rung against 23% of
-#: other children, though the ones that completed scored level (docs/search.md,
-#: "Multi-fidelity"); successive halving gives them a grace rung (``--growth-grace``)
+#: kinds that add a layer to the network. Their children start slower (in a 60-minute
+#: mnist1d search 39% of them were stopped at the 1-epoch rung against 23% of other
+#: children); ``--growth-grace`` can let them pass rungs unjudged (off by default: it did
+#: not pay, docs/search.md "Multi-fidelity")
 GROWTH_KINDS = frozenset({"insert", "add-norm", "add-activation", "add-conv", "deepen"})
 #: ops that ``add-norm`` / ``add-activation`` insert (when the grammar offers them there)
 NORMS = frozenset({"norm"})

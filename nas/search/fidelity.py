@@ -25,17 +25,17 @@ immigrants of a 20-minute digits search stopped at the 1-epoch rung), so the ran
 immigrants could not bring in another family. ``--shared-rungs`` judges all trials
 together.
 
-**Grace for growth.** A child made by an edit that adds a layer (:data:`GROWTH_KINDS
-<nas.mutation.GROWTH_KINDS>`: ``insert``, ``add-norm``, ``add-activation``, ``add-conv``,
-``deepen``) passes its first ``--growth-grace`` rungs (1 by default) unjudged: its scores
-there are recorded, and compete for the others, but it goes on. A deeper network starts
-slower: on mnist1d the reference ``cnn1d-deep`` (99% test) scores 0.315 after one epoch,
-where the children of a search needed 0.458 to be in the top third, and in a 60-minute
-search 39% of growth children were stopped at the 1-epoch rung against 23% of the
-others, although those that completed scored level with them. From the second rung on
-they are judged like every child (there they were stopped no more often than the
-others). Fresh samples keep the 1-epoch screen, so a chance-level sample still costs one
-epoch.
+**Grace for growth** (``--growth-grace N``, off by default). A child made by an edit that
+adds a layer (:data:`GROWTH_KINDS <nas.mutation.GROWTH_KINDS>`: ``insert``, ``add-norm``,
+``add-activation``, ``add-conv``, ``deepen``) may pass its first N rungs unjudged: its
+scores there are recorded, and compete for the others, but it goes on. The reason to
+try it: a deeper network starts slower (on mnist1d the reference ``cnn1d-deep``, 99%
+test, scores 0.315 after one epoch where a search's children needed 0.458 to be in the
+top third; 39% of growth children were stopped at the 1-epoch rung against 23% of the
+others). Measured with one grace rung in a 60-minute mnist1d search, the rung had been
+right: of the 30 growth children that it would have stopped, 16 stopped at the next
+rung and the 13 that completed had a median validation score of 0.77 (best 0.91, where
+the run's top ten were above 0.957), at 222 extra epochs. So N is 0 by default.
 
 Everything lives in the study, so the rule holds across workers, machines, storages
 and resumes: a trial's rung scores are written as it reaches them, and a worker killed
