@@ -10,7 +10,7 @@ from nas.search.history import History, TrialRecord
 from nas.search.perf import get_suite
 from nas.search.perf.mutation import METHODS, children, good_parents
 from nas.search.perf.search_quality import at, beats_baseline_after, curve, origin_rows
-from nas.search.perf.search_targets import TARGET_TEST, target_rows
+from nas.search.perf.search_targets import TARGET_TEST, best_completed, target_rows
 from nas.space import load_space
 
 
@@ -74,7 +74,7 @@ def test_target_rows_give_each_seed_and_the_median_against_the_target_and_the_re
              "cv": 0.98, "winner test": 0.975, "finalists": f, "origin": "mutation:leaf",
              "arch": "linear(10)", "evaluations": 100, "stopped at a rung": 60,
              "references": 5, "reference": "cnn2-mlp", "reference test": b,
-             "retrained": f > 0}
+             "retrained": f > 0, "best completed test": 0.9916, "its val": 0.9926}
             for s, t, b, f in ((1, 0.99, 0.97, 5), (2, 0.97, 0.96, 0), (3, 0.986, 0.98, 0))]
     rows = target_rows(runs, 1200.0)
     assert [r["value"] for r in rows] == [0.99, 0.97, 0.986, 0.986]
@@ -82,9 +82,24 @@ def test_target_rows_give_each_seed_and_the_median_against_the_target_and_the_re
     assert "final selection's winner" in rows[0]["detail"]
     assert "as searched: 0.9500" in rows[0]["detail"]  # the best by validation, beside it
     assert "final selection" not in rows[1]["detail"] and "cnn2-mlp" in rows[1]["detail"]
+    assert "best completed network: test 0.9916 (validation 0.9926)" in rows[1]["detail"]
     unscored = target_rows([{**runs[0], "retrained": False}], 1200.0)[0]["detail"]
     assert unscored.startswith("final selection had no winner in time")
     median = rows[-1]
     assert median["met"] == 2 and median["n"] == 3 and median["target"] == f">= {TARGET_TEST}"
     assert "--time-limit 20m --workers 2" in median["detail"]
     assert get_suite("search_targets") is not None
+
+
+def test_best_completed_is_the_best_test_among_completed_networks_only():
+    def rec(n, state, val, test):
+        return TrialRecord(n, n, state, val, arch=f"a{n}", arch_id=f"a{n}",
+                           started=float(n), finished=n + 0.5,
+                           user_attrs={} if test is None else {"test_score": test})
+
+    history = History.of([rec(0, "COMPLETE", 0.99, 0.95), rec(1, "COMPLETE", 0.97, 0.98),
+                          rec(2, "PRUNED", 0.5, 0.999), rec(3, "COMPLETE", 0.96, None)])
+    # the best by validation (0.99) is not the best on test; a stopped trial never counts
+    assert best_completed(history) == {"best completed test": 0.98, "its val": 0.97}
+    nothing = best_completed(History.of([rec(0, "PRUNED", 0.5, None)]))
+    assert all(math.isnan(v) for v in nothing.values())
