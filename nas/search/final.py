@@ -327,6 +327,20 @@ def _retrain_estimate(contenders: list[Finalist]) -> float:
     return 1.5 * POOLED_ROWS * max((f.run_seconds for f in contenders), default=0.0)
 
 
+def retrain_settings(settings: FinalSettings, deadline: float | None) -> FinalSettings:
+    """``settings`` for the winner's retraining on train + validation: the search's limit
+    per run scaled to the rows it sees, with the slack of :func:`_retrain_estimate`, and
+    never past ``deadline`` (a ``time.monotonic()`` time). The winner trained within the
+    limit on train alone; held to it on more rows, a winner near the limit was projected
+    over it after one epoch and its retraining failed (stop 27, mnist1d: 47 s in the
+    search, 60 s limit, a first epoch of 4.9 s on train + validation)."""
+    seconds = settings.trial_seconds and 1.5 * POOLED_ROWS * settings.trial_seconds
+    if deadline is not None:
+        left = max(deadline - time.monotonic(), 1.0)  # a budget must be positive
+        seconds = min(seconds, left) if seconds else left
+    return replace(settings, trial_seconds=seconds)
+
+
 def _retrain_winner(ctx, lab: _Lab, selection: FinalSelection, deadline: float | None,
                     note) -> None:
     """Train the winner on train + validation and score it on test (once per winner)."""
@@ -344,7 +358,7 @@ def _retrain_winner(ctx, lab: _Lab, selection: FinalSelection, deadline: float |
         return
     try:
         _, test = train_on(lab.builder(winner.arch), full_task(ctx.task), winner.hparams,
-                           lab.settings)
+                           retrain_settings(lab.settings, deadline))
     except (NasError, RuntimeError, ValueError, MemoryError) as exc:
         selection.note = f"retraining the winner failed: {first_line(exc)}"
         note(f"final selection: {selection.note}")

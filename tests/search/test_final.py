@@ -12,11 +12,13 @@ from bench.tasks import get_task
 from nas.errors import OptionError
 from nas.search import SearchConfig, run_search
 from nas.search.final import (
+    POOLED_ROWS,
     FinalSettings,
     _Lab,
     fold_tasks,
     full_task,
     plan_folds,
+    retrain_settings,
     run_folds,
     train_on,
 )
@@ -123,6 +125,20 @@ def test_folds_in_worker_processes_score_as_in_this_process(workdir):
     # a deadline already past: nothing runs, and the caller learns it
     assert not run_folds(lab, cfg.to_dict(), 1, work, time.monotonic() - 1, lambda *a: None)
     assert run_folds(lab, cfg.to_dict(), 2, {}, None, lambda *a: None)  # nothing to do
+
+
+def test_the_winners_retraining_gets_time_for_its_extra_rows_but_not_past_the_deadline():
+    settings = FinalSettings(epochs=15, trial_seconds=60.0, seed=0)
+    # 1.5 x POOLED_ROWS x 60 s: a winner that took 47 s on train alone is not projected
+    # over its budget on train + validation (it was at 60 s: stop 27's mnist1d run)
+    assert retrain_settings(settings, None).trial_seconds == 1.5 * POOLED_ROWS * 60.0
+    assert retrain_settings(settings, None).epochs == 15
+    soon = retrain_settings(settings, time.monotonic() + 30.0).trial_seconds
+    assert 29.0 < soon <= 30.0  # the time limit still holds
+    assert retrain_settings(settings, time.monotonic() - 5.0).trial_seconds == 1.0
+    unlimited = FinalSettings(epochs=15, trial_seconds=None, seed=0)
+    assert retrain_settings(unlimited, None).trial_seconds is None
+    assert 29.0 < retrain_settings(unlimited, time.monotonic() + 30.0).trial_seconds <= 30.0
 
 
 def test_final_selection_plans_the_finalists_whose_folds_fit():
