@@ -321,20 +321,26 @@ def plan_folds(selection: FinalSelection, pending: list[int], workers: int,
     return plan if len(scored) + len(plan) >= 2 else []
 
 
+def _retrain_allowance(run_seconds: float) -> float:
+    """Seconds a run of ``run_seconds`` on train alone may take as the winner's retraining
+    on train + validation: :data:`POOLED_ROWS` times the rows, half as much again for
+    safety."""
+    return 1.5 * POOLED_ROWS * run_seconds
+
+
 def _retrain_estimate(contenders: list[Finalist]) -> float:
-    """Seconds to keep for the winner's retraining (any of ``contenders`` may win): its
-    run sees :data:`POOLED_ROWS` times the rows; half as much again for safety."""
-    return 1.5 * POOLED_ROWS * max((f.run_seconds for f in contenders), default=0.0)
+    """Seconds to keep for the winner's retraining (any of ``contenders`` may win)."""
+    return _retrain_allowance(max((f.run_seconds for f in contenders), default=0.0))
 
 
 def retrain_settings(settings: FinalSettings, deadline: float | None) -> FinalSettings:
     """``settings`` for the winner's retraining on train + validation: the search's limit
-    per run scaled to the rows it sees, with the slack of :func:`_retrain_estimate`, and
-    never past ``deadline`` (a ``time.monotonic()`` time). The winner trained within the
-    limit on train alone; held to it on more rows, a winner near the limit was projected
-    over it after one epoch and its retraining failed (stop 27, mnist1d: 47 s in the
-    search, 60 s limit, a first epoch of 4.9 s on train + validation)."""
-    seconds = settings.trial_seconds and 1.5 * POOLED_ROWS * settings.trial_seconds
+    per run scaled to the rows it sees (:func:`_retrain_allowance`), and never past
+    ``deadline`` (a ``time.monotonic()`` time). The winner trained within the limit on
+    train alone; held to it on more rows, a winner near the limit was projected over it
+    after one epoch and its retraining failed (stop 27, mnist1d: 47 s in the search, 60 s
+    limit, a first epoch of 4.9 s on train + validation)."""
+    seconds = settings.trial_seconds and _retrain_allowance(settings.trial_seconds)
     if deadline is not None:
         left = max(deadline - time.monotonic(), 1.0)  # a budget must be positive
         seconds = min(seconds, left) if seconds else left
